@@ -1,0 +1,51 @@
+# churnguard's front door. `make demo` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_DATA := data/sample
+DEMO_CUSTOMERS ?= 20000
+
+.PHONY: help install demo test test-fast lint format notebook bench browser clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install pinned dependencies
+
+demo: install  ## generate the 20k-customer sample and run the whole pipeline on it
+	$(BIN)/churn demo --data $(DEMO_DATA) --customers $(DEMO_CUSTOMERS)
+
+lint: install  ## ruff lint + format check, notebooks stripped of outputs
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then $(BIN)/nbstripout --verify notebooks/*.ipynb; fi
+
+format: install  ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+browser:  ## headless Chromium + ChromeDriver for the report test (Debian packages)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+
+test: install lint browser  ## lint, then the whole test suite
+	$(BIN)/python -m pytest
+
+test-fast: install  ## the tests without the slow end-to-end ones
+	$(BIN)/python -m pytest -m "not slow"
+
+notebook: install  ## Jupyter Lab in the project's environment
+	$(BIN)/jupyter lab notebooks/
+
+bench: install  ## the benchmarks (1M customers; several minutes)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:  ## remove generated data, stores and caches (keeps .venv)
+	rm -rf data output .churnguard .pytest_cache .ruff_cache

@@ -1,0 +1,264 @@
+"""One typed settings object for every command, flow and library call.
+
+Values come, strongest first, from environment variables (``CHURNGUARD_...``, nested with
+``__``, e.g. ``CHURNGUARD_CHURN__HORIZON_DAYS=60``), the YAML config file, then the defaults
+below. Nothing is read or created at import time: call :func:`load_settings` when a command starts.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_FILE = "churnguard.yaml"
+
+
+class DataSettings(BaseModel):
+    """How a data directory is read."""
+
+    timezone: str = Field("UTC", description="Timezone of naive timestamps in the input files.")
+    columns: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Per table, the user's column name mapped to churnguard's, "
+        "e.g. {transactions: {cust_no: customer_id, order_date: ts, net_value: amount}}.",
+    )
+    example_rows: int = Field(5, ge=1, description="Example rows shown per validation problem.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+
+class FeatureSettings(BaseModel):
+    """Windows and cutoffs of the point-in-time features."""
+
+    windows_days: list[int] = Field(default_factory=lambda: [30, 90, 180, 365])
+    engagement_windows_days: list[int] = Field(default_factory=lambda: [30, 90])
+    trend_days: int = Field(90, gt=0, description="Recent-vs-previous comparison window.")
+    cutoff_every_days: int = Field(30, gt=0)
+    min_history_days: int = Field(
+        180, ge=0, description="The first training cutoff lies this long after the first transaction."
+    )
+    max_cutoffs: int | None = Field(None, gt=0, description="Keep only the latest N training cutoffs.")
+    duckdb_threads: int | None = Field(None, gt=0)
+    duckdb_memory_limit: str | None = Field(None, description="e.g. '2GB'; DuckDB spills beyond it.")
+
+    @field_validator("windows_days", "engagement_windows_days")
+    @classmethod
+    def _positive_sorted(cls, value: list[int]) -> list[int]:
+        if not value or any(w <= 0 for w in value):
+            raise ValueError("windows must be a non-empty list of positive day counts")
+        return sorted(set(value))
+
+
+class ChurnSettings(BaseModel):
+    """What churn means for this business."""
+
+    definition: Literal["inactivity", "subscription"] = "inactivity"
+    horizon_days: int = Field(90, gt=0)
+    lookback_days: int = Field(365, gt=0, description="Active = at least one purchase in this many days.")
+
+
+class TrainingSettings(BaseModel):
+    experiment: str = "churnguard"
+    n_trials: int = Field(8, ge=1, description="Hyper-parameter combinations tried on validation.")
+    max_rounds: int = Field(600, ge=10)
+    early_stopping_rounds: int = Field(40, ge=5)
+    seed: int = 42
+    n_threads: int | None = Field(None, gt=0)
+
+
+class ValueSettings(BaseModel):
+    margin: float = Field(0.3, gt=0, le=1, description="Share of spend that is profit.")
+    window_days: int = Field(365, gt=0, description="Trailing spend window of customer value.")
+
+
+class OutreachSettings(BaseModel):
+    cost_per_contact: float = Field(5.0, ge=0)
+    save_rate: float = Field(0.2, ge=0, le=1, description="Share of contacted churners kept.")
+    capacity: int | None = Field(None, ge=0, description="Customers the team can contact per list.")
+    control_share: float = Field(0.1, ge=0, lt=1)
+    seed: int = 7
+
+
+class PromotionSettings(BaseModel):
+    primary_metric: Literal["pr_auc", "roc_auc", "lift_at_10", "expected_profit"] = "pr_auc"
+    min_gain: float = Field(0.0, ge=0)
+
+
+class RegistrySettings(BaseModel):
+    model_name: str = "churnguard-churn"
+
+
+class TrackingSettings(BaseModel):
+    home: Path = Field(Path(".churnguard"), description="Embedded MLflow store when no URI is set.")
+    tracking_uri: str | None = None
+
+    def resolved_uri(self) -> str:
+        """The tracking URI: settings, then MLFLOW_TRACKING_URI, then SQLite under ``home``."""
+        if self.tracking_uri:
+            return self.tracking_uri
+        if os.environ.get("MLFLOW_TRACKING_URI"):
+            return os.environ["MLFLOW_TRACKING_URI"]
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    def artifact_location(self) -> str | None:
+        """Artifacts beside the embedded store; a remote server chooses its own."""
+        if self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"):
+            return None
+        return (self.home / "mlartifacts").resolve().as_uri()
+
+
+class TierSettings(BaseModel):
+    """Risk tiers: by share of the ranked list, or by calibrated probability."""
+
+    by: Literal["rank_share", "probability"] = "rank_share"
+    critical: float = Field(0.05, gt=0, le=1)
+    high: float = Field(0.15, gt=0, le=1)
+    medium: float = Field(0.40, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TierSettings:
+        if self.by == "rank_share" and not self.critical <= self.high <= self.medium:
+            raise ValueError("rank shares must grow: critical <= high <= medium")
+        if self.by == "probability" and not self.critical >= self.high >= self.medium:
+            raise ValueError("probability cut points must fall: critical >= high >= medium")
+        return self
+
+
+class PlaybookRule(BaseModel):
+    """One ordered rule: the first rule whose conditions all hold names the action."""
+
+    name: str
+    action: str
+    reason_kinds: list[str] = Field(default_factory=list, description="Any of these reason kinds.")
+    segments: list[str] = Field(default_factory=list)
+    tiers: list[str] = Field(default_factory=list)
+    min_value: float | None = None
+    max_value: float | None = None
+
+
+def _default_playbook() -> list[PlaybookRule]:
+    return [
+        PlaybookRule(
+            name="service recovery",
+            action="Support follow-up call within 48 hours; resolve open tickets",
+            reason_kinds=["service"],
+            tiers=["critical", "high", "medium"],
+        ),
+        PlaybookRule(
+            name="vip save",
+            action="Account manager call with a VIP retention offer",
+            tiers=["critical", "high"],
+            min_value=150.0,
+        ),
+        PlaybookRule(
+            name="detractor",
+            action="Feedback call from customer care to hear and fix the complaint",
+            reason_kinds=["nps"],
+        ),
+        PlaybookRule(
+            name="lapsing buyer",
+            action="Personalised win-back offer based on past purchases",
+            reason_kinds=["recency", "frequency", "trend"],
+            tiers=["critical", "high", "medium"],
+        ),
+        PlaybookRule(
+            name="disengaged",
+            action="Re-engagement email series with preference update",
+            reason_kinds=["engagement"],
+        ),
+        PlaybookRule(name="default", action="Automated retention email"),
+    ]
+
+
+class ScoringSettings(BaseModel):
+    tiers: TierSettings = Field(default_factory=TierSettings)
+    playbook: list[PlaybookRule] = Field(default_factory=_default_playbook)
+    exact_contributions_tiers: list[str] = Field(
+        default_factory=lambda: ["critical", "high"],
+        description="Tiers explained with exact TreeSHAP; the rest use XGBoost's approximate contributions.",
+    )
+    batch_rows: int = Field(200_000, gt=0, description="Rows scored per batch (bounds memory).")
+
+
+class ReportSettings(BaseModel):
+    months: int = Field(24, gt=0, description="Months of churn-rate history in the report.")
+
+
+class Settings(BaseSettings):
+    """All of churnguard's settings."""
+
+    model_config = SettingsConfigDict(env_prefix="CHURNGUARD_", env_nested_delimiter="__", extra="forbid")
+
+    data: DataSettings = Field(default_factory=DataSettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
+    churn: ChurnSettings = Field(default_factory=ChurnSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    value: ValueSettings = Field(default_factory=ValueSettings)
+    outreach: OutreachSettings = Field(default_factory=OutreachSettings)
+    promotion: PromotionSettings = Field(default_factory=PromotionSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file arrives as init kwargs; the environment must beat it.
+        return env_settings, init_settings
+
+
+class ConfigError(ValueError):
+    """The config file cannot be read or holds invalid values."""
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Read settings from a YAML file (default ``./churnguard.yaml`` when present) and the environment.
+
+    Args:
+        config_file: YAML file; ``None`` uses ``churnguard.yaml`` in the working folder if it exists.
+        overrides: top-level sections replacing the file's, e.g. ``churn={"horizon_days": 60}``.
+
+    Returns:
+        The validated settings.
+    """
+    path = Path(config_file) if config_file else Path(DEFAULT_CONFIG_FILE)
+    values: dict[str, Any] = {}
+    if config_file and not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    if path.exists():
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+        values.update(loaded)
+    for section, value in overrides.items():
+        merged = dict(values.get(section) or {})
+        merged.update(value)
+        values[section] = merged
+    try:
+        return Settings(**values)
+    except ValueError as exc:
+        raise ConfigError(f"{path if path.exists() else 'settings'}: {exc}") from exc

@@ -1,0 +1,60 @@
+"""RFM quintile scores and named segments, ranked within each cutoff's population.
+
+Scores run 1 (worst) to 5 (best): R from recency (recent is better), F from purchases and M from net
+spend in the activity lookback window. Ties share a score (percent rank), so results are
+deterministic. The segment is the first rule that matches:
+
+| segment          | rule                          |
+|------------------|-------------------------------|
+| Champions        | R >= 4 and F >= 4             |
+| Can't lose them  | R <= 2 and F >= 4 and M >= 4  |
+| Loyal            | R >= 3 and F >= 3             |
+| New              | R >= 4 and tenure <= 90 days  |
+| Potential        | R >= 3                        |
+| At risk          | R <= 2 and F >= 3             |
+| Hibernating      | R = 2                         |
+| Lost             | otherwise (R = 1, F <= 2)     |
+"""
+
+from __future__ import annotations
+
+import ibis
+from ibis.expr.types import Table
+
+SEGMENTS = ("Champions", "Can't lose them", "Loyal", "New", "Potential", "At risk", "Hibernating", "Lost")
+NEW_CUSTOMER_DAYS = 90
+_NEVER = 1e9  # recency of a customer who never bought: ranks below everyone
+
+
+def _quintile(order: ibis.Value, cutoff: ibis.Value) -> ibis.Value:
+    rank = ibis.percent_rank().over(group_by=cutoff, order_by=order)
+    return ibis.least(ibis.literal(5), (rank * 5).floor().cast("int64") + 1)
+
+
+def add_rfm(t: Table, frequency: str, monetary: str) -> Table:
+    """Add ``rfm_r``, ``rfm_f``, ``rfm_m`` scores and ``rfm_segment`` to a feature table.
+
+    Args:
+        t: feature rows with ``cutoff``, ``recency_days``, ``tenure_days`` and the two columns below.
+        frequency: column with the purchase count of the lookback window.
+        monetary: column with the net spend of the lookback window.
+    """
+    scored = t.mutate(
+        rfm_r=_quintile(ibis.desc(t.recency_days.fill_null(_NEVER)), t.cutoff),
+        rfm_f=_quintile(t[frequency], t.cutoff),
+        rfm_m=_quintile(t[monetary], t.cutoff),
+    )
+    r, f, m = scored.rfm_r, scored.rfm_f, scored.rfm_m
+    segment = ibis.cases(
+        ((r >= 4) & (f >= 4), "Champions"),
+        ((r <= 2) & (f >= 4) & (m >= 4), "Can't lose them"),
+        ((r >= 3) & (f >= 3), "Loyal"),
+        ((r >= 4) & (scored.tenure_days <= NEW_CUSTOMER_DAYS), "New"),
+        (r >= 3, "Potential"),
+        ((r <= 2) & (f >= 3), "At risk"),
+        (r == 2, "Hibernating"),
+        else_="Lost",
+    )
+    return scored.mutate(
+        rfm_r=r.cast("float64"), rfm_f=f.cast("float64"), rfm_m=m.cast("float64"), rfm_segment=segment
+    )

@@ -1,0 +1,98 @@
+"""Where feature queries run: an Ibis backend holding the four tables.
+
+This is the only module that knows the backend is DuckDB; every feature expression elsewhere is
+plain Ibis, so the same code can later run on PostgreSQL, Spark, BigQuery or Snowflake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis
+from ibis.backends import BaseBackend
+from ibis.expr.types import Table
+
+from churnguard.config import FeatureSettings
+from churnguard.data.dataset import Dataset
+
+MAX_EVENT_TYPES = 30  # free-text event types: keep the most frequent, so features stay a bounded set
+
+
+@dataclass
+class FeatureSource:
+    """Tables for feature queries plus what the schema of the feature table depends on."""
+
+    backend: BaseBackend
+    transactions: Table
+    customers: Table
+    events: Table | None
+    subscriptions: Table | None
+    attribute_columns: list[str]
+    numeric_attributes: list[str] = field(default_factory=list)
+
+    def event_types(self) -> list[str]:
+        """Event types seen in the data, most frequent first."""
+        if self.events is None:
+            return []
+        counts = self.events.group_by("event_type").aggregate(n=self.events.count())
+        frame = self.backend.execute(counts.order_by([ibis.desc("n"), "event_type"]).limit(MAX_EVENT_TYPES))
+        return [str(t) for t in frame["event_type"] if t is not None and str(t) != ""]
+
+
+def _connect(settings: FeatureSettings) -> BaseBackend:
+    backend = ibis.duckdb.connect()
+    if settings.duckdb_threads:
+        backend.raw_sql(f"SET threads = {int(settings.duckdb_threads)}")
+    if settings.duckdb_memory_limit:
+        backend.raw_sql(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
+    backend.raw_sql("SET preserve_insertion_order = false")  # lets DuckDB stream large results
+    return backend
+
+
+def source_from_dataset(dataset: Dataset, settings: FeatureSettings) -> FeatureSource:
+    """Load a validated dataset into an embedded DuckDB database.
+
+    Args:
+        dataset: validated tables (already limited to what was known at ``as_of``).
+        settings: engine settings (threads, memory limit).
+
+    Returns:
+        The feature source.
+    """
+    backend = _connect(settings)
+    tables = {name: backend.create_table(name, frame, temp=True) for name, frame in dataset.tables().items()}
+    return _source(backend, tables)
+
+
+def source_from_parquet(data_dir: Path, settings: FeatureSettings) -> FeatureSource:
+    """Read canonical Parquet tables (churnguard's column names and types) without copying them.
+
+    For data that is already validated, such as `churn generate` output: DuckDB scans the files
+    directly, so memory stays bounded on large inputs.
+    """
+    backend = _connect(settings)
+    tables = {}
+    for name in ("transactions", "customers", "events", "subscriptions"):
+        path = data_dir / f"{name}.parquet"
+        if path.exists():
+            tables[name] = backend.read_parquet(path, table_name=name)
+    return _source(backend, tables)
+
+
+def _source(backend: BaseBackend, tables: dict[str, Table]) -> FeatureSource:
+    if "customers" not in tables:
+        ids = tables["transactions"].select("customer_id").distinct()
+        tables["customers"] = ids
+    attributes = [c for c in tables["customers"].columns if c not in ("customer_id", "signup_ts")]
+    schema = tables["customers"].schema()
+    numeric = [c for c in attributes if schema[c].is_numeric()]
+    return FeatureSource(
+        backend=backend,
+        transactions=tables["transactions"],
+        customers=tables["customers"],
+        events=tables.get("events"),
+        subscriptions=tables.get("subscriptions"),
+        attribute_columns=attributes,
+        numeric_attributes=numeric,
+    )
