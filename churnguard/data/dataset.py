@@ -1,0 +1,154 @@
+"""Load a validated data directory as of a date: the single entry point every command uses."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from churnguard.config import DataSettings
+from churnguard.data.parse import IdKind
+from churnguard.data.validate import DataValidationError, Problem, ValidationReport, validate_data_dir
+
+DAY = pd.Timedelta(days=1)
+
+
+@dataclass
+class Dataset:
+    """Validated, typed tables holding only what was known before ``as_of``.
+
+    ``customers`` always exists (derived from transactions when the file is absent); ``events`` and
+    ``subscriptions`` are ``None`` when the data directory has no such table.
+    """
+
+    data_dir: Path
+    as_of: pd.Timestamp
+    transactions: pd.DataFrame
+    customers: pd.DataFrame
+    events: pd.DataFrame | None
+    subscriptions: pd.DataFrame | None
+    id_kind: IdKind
+    fingerprint: str
+    report: ValidationReport
+
+    @property
+    def attribute_columns(self) -> list[str]:
+        """Customer attribute columns (everything in customers beyond id and signup)."""
+        return [c for c in self.customers.columns if c not in ("customer_id", "signup_ts")]
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        present = {
+            "transactions": self.transactions,
+            "customers": self.customers,
+            "events": self.events,
+            "subscriptions": self.subscriptions,
+        }
+        return {name: frame for name, frame in present.items() if frame is not None}
+
+
+def to_utc_timestamp(value: str | pd.Timestamp) -> pd.Timestamp:
+    """A date or datetime as a tz-aware UTC timestamp (naive values are taken as UTC)."""
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def default_as_of(transactions: pd.DataFrame) -> pd.Timestamp:
+    """The day after the newest transaction: scoring as of the freshest data."""
+    return transactions["ts"].max().floor("D") + DAY
+
+
+def fingerprint_files(paths: list[Path]) -> str:
+    """A short content hash of the input files, stable across copies and renames of the folder."""
+    digest = hashlib.sha256()
+    for path in sorted(paths, key=lambda p: p.name):
+        digest.update(path.name.encode())
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def load_dataset(data_dir: Path | str, settings: DataSettings, as_of: str | pd.Timestamp | None = None) -> Dataset:
+    """Validate a data directory and keep what was known before ``as_of``.
+
+    Args:
+        data_dir: the data directory.
+        settings: data settings (timezone, column mapping).
+        as_of: run date; rows at or after it are excluded and counted. Defaults to the day after
+            the newest transaction.
+
+    Returns:
+        The dataset.
+
+    Raises:
+        DataValidationError: the data breaks the contract; the error's report lists every problem.
+    """
+    data_dir = Path(data_dir)
+    report, validated = validate_data_dir(data_dir, settings)
+    if validated is None:
+        raise DataValidationError(report)
+    tables = validated.tables
+    stamp = to_utc_timestamp(as_of) if as_of is not None else default_as_of(tables["transactions"])
+
+    transactions = _before(tables["transactions"], "ts", stamp, report, "transactions")
+    if transactions.empty:
+        report.problems.append(
+            Problem("transactions", validated.files["transactions"].name, "ts",
+                    f"no transaction before as_of {stamp.date()}", 0)
+        )
+        raise DataValidationError(report)
+    refunds = int((transactions["amount"] < 0).sum())
+    if refunds:
+        report.notes.append(
+            Problem("transactions", validated.files["transactions"].name, "amount",
+                    "negative amounts counted as refunds", refunds)
+        )
+
+    customers = tables["customers"]
+    if customers is None:
+        customers = pd.DataFrame({"customer_id": transactions["customer_id"].drop_duplicates().sort_values()})
+        customers = customers.reset_index(drop=True)
+    elif "signup_ts" in customers:
+        future = customers["signup_ts"] >= stamp
+        _note_future(report, "customers", "signup_ts", int(future.sum()), stamp)
+        customers = customers[~future].reset_index(drop=True)
+
+    events = tables["events"]
+    if events is not None:
+        events = _before(events, "ts", stamp, report, "events")
+
+    subscriptions = tables["subscriptions"]
+    if subscriptions is not None:
+        subscriptions = _before(subscriptions, "start_ts", stamp, report, "subscriptions")
+        # An end date after as_of is not known yet at as_of: the subscription is still active.
+        ends_later = subscriptions["end_ts"] >= stamp
+        _note_future(report, "subscriptions", "end_ts", int(ends_later.sum()), stamp, "treated as active")
+        subscriptions = subscriptions.assign(end_ts=subscriptions["end_ts"].mask(ends_later))
+
+    return Dataset(
+        data_dir=data_dir,
+        as_of=stamp,
+        transactions=transactions,
+        customers=customers,
+        events=events,
+        subscriptions=subscriptions,
+        id_kind=validated.id_kind,
+        fingerprint=fingerprint_files(list(validated.files.values())),
+        report=report,
+    )
+
+
+def _before(frame: pd.DataFrame, column: str, stamp: pd.Timestamp, report: ValidationReport, table: str) -> pd.DataFrame:
+    future = frame[column] >= stamp
+    _note_future(report, table, column, int(future.sum()), stamp)
+    return frame[~future].reset_index(drop=True) if future.any() else frame
+
+
+def _note_future(report: ValidationReport, table: str, column: str, count: int, stamp: pd.Timestamp,
+                 outcome: str = "excluded") -> None:
+    if count:
+        report.notes.append(
+            Problem(table, table, column, f"dated on or after as_of {stamp.date()}: {outcome}", count)
+        )
