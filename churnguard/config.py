@@ -198,6 +198,20 @@ class ReportSettings(BaseModel):
     months: int = Field(24, gt=0, description="Months of churn-rate history in the report.")
 
 
+class PathSettings(BaseModel):
+    """Where outputs go by default; every command also takes an explicit --out."""
+
+    output: Path = Path("output")
+
+    @property
+    def risk_lists(self) -> Path:
+        return self.output / "risk_lists"
+
+    @property
+    def reports(self) -> Path:
+        return self.output / "reports"
+
+
 class Settings(BaseSettings):
     """All of churnguard's settings."""
 
@@ -214,6 +228,7 @@ class Settings(BaseSettings):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    paths: PathSettings = Field(default_factory=PathSettings)
 
     @classmethod
     def settings_customise_sources(
