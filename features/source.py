@@ -84,6 +84,10 @@ def _source(backend: BaseBackend, tables: dict[str, Table]) -> FeatureSource:
     if "customers" not in tables:
         ids = tables["transactions"].select("customer_id").distinct()
         tables["customers"] = ids
+    events = tables.get("events")
+    if events is not None and "value" not in events.columns:
+        # `value` is optional in the contract; an empty one keeps every event query the same.
+        tables["events"] = events.mutate(value=ibis.null("float64"))
     attributes = [c for c in tables["customers"].columns if c not in ("customer_id", "signup_ts")]
     schema = tables["customers"].schema()
     numeric = [c for c in attributes if schema[c].is_numeric()]
