@@ -24,6 +24,7 @@ ID_COLUMNS = ["customer_id", "cutoff"]
 LABEL = "churned"
 VALUE_COLUMN = "trailing_spend"  # net spend of the value window: the basis of customer value, not a feature
 CATEGORICAL_FEATURES = {"rfm_segment", "nps_class", "sub_plan"}
+_NO_TIME = ibis.null("timestamp('UTC')")
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,23 @@ def discover_spec(source: FeatureSource) -> FeatureSpec:
 def _attach(left: Table, right: Table) -> Table:
     """Left-join per (customer_id, cutoff) without duplicating the keys."""
     joined = left.left_join(right, [left.customer_id == right.customer_id, left.cutoff == right.cutoff])
-    return joined.drop(*[c for c in joined.columns if c.endswith("_right")])
+    return joined.drop("customer_id_right", "cutoff_right")
+
+
+def _attributes(customers: Table, spec: FeatureSpec) -> Table:
+    """Signup time and the spec's attributes as ``attr_*`` columns, so no user name meets a query column.
+
+    An attribute the spec wants but the data lacks (scoring data without a training column) is empty.
+    """
+    columns = {"_signup_ts": customers.signup_ts if "signup_ts" in customers.columns else _NO_TIME}
+    for name in spec.attribute_columns:
+        numeric = name in spec.numeric_attributes
+        if name in customers.columns:
+            value = customers[name].cast("float64") if numeric else customers[name].cast("string")
+        else:
+            value = ibis.null("float64" if numeric else "string")
+        columns[f"attr_{name}"] = value
+    return customers.select("customer_id", **columns)
 
 
 def population(source: FeatureSource, cuts: Table, settings: Settings) -> Table:
@@ -128,19 +145,15 @@ def feature_table(
     tx = source.transactions
     t = _attach(t, transactions.window_aggregates(tx, cuts, f, churn, value))
     t = _attach(t, transactions.history_aggregates(tx, cuts))
-    customers = source.customers
-    signup = "signup_ts" in customers.columns
-    attributes = customers.select("customer_id", *(["signup_ts"] if signup else []), *spec.attribute_columns)
+    attributes = _attributes(source.customers, spec)
     t = t.left_join(attributes, t.customer_id == attributes.customer_id).drop("customer_id_right")
 
-    columns = transactions.finish_transaction_features(
-        t, f, t.signup_ts if signup else ibis.null("timestamp('UTC')")
-    )
+    columns = transactions.finish_transaction_features(t, f, t._signup_ts)
     columns["_n_lookback"] = t._n_lookback.fill_null(0)
     columns["_spend_lookback"] = t._spend_lookback.fill_null(0.0)
     for name in spec.attribute_columns:
-        numeric = name in spec.numeric_attributes
-        columns[f"attr_{name}"] = t[name].cast("float64") if numeric else t[name].cast("string").fill_null("unknown")
+        value = t[f"attr_{name}"]
+        columns[f"attr_{name}"] = value if name in spec.numeric_attributes else value.fill_null("unknown")
 
     if spec.event_types:
         windows = f.engagement_windows_days
@@ -156,9 +169,12 @@ def feature_table(
         if source.subscriptions is not None:
             t = _attach(t, subscriptions.subscription_aggregates(source.subscriptions, cuts))
         else:
-            t = t.mutate(sub_n_active=ibis.literal(0), sub_n_ended=ibis.literal(0),
-                         _sub_first_start=ibis.null("timestamp('UTC')"), sub_mrr=ibis.null("float64"),
-                         sub_plan=ibis.null("string"))
+            t = t.mutate(sub_n_active=ibis.literal(0), sub_n_ended=ibis.literal(0), _sub_first_start=_NO_TIME)
+        # Columns of the model's spec that this data lacks: no MRR, no plan.
+        if "sub_mrr" not in t.columns:
+            t = t.mutate(sub_mrr=ibis.null("float64"))
+        if "sub_plan" not in t.columns:
+            t = t.mutate(sub_plan=ibis.null("string"))
         columns.update(subscriptions.finish_subscription_features(t, spec.subscription_mrr, spec.subscription_plan))
 
     out = t.select(
