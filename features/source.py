@@ -15,6 +15,7 @@ from ibis.expr.types import Table
 
 from churnguard.config import FeatureSettings
 from churnguard.data.dataset import Dataset
+from features.engagement import event_slug
 
 MAX_EVENT_TYPES = 30  # free-text event types: keep the most frequent, so features stay a bounded set
 
@@ -32,12 +33,20 @@ class FeatureSource:
     numeric_attributes: list[str] = field(default_factory=list)
 
     def event_types(self) -> list[str]:
-        """Event types seen in the data, most frequent first."""
+        """Event types seen in the data, most frequent first, one per feature name.
+
+        Types whose names differ only in punctuation (``page view``, ``page-view``) would name the
+        same columns; only the most frequent of them is kept.
+        """
         if self.events is None:
             return []
         counts = self.events.group_by("event_type").aggregate(n=self.events.count())
         frame = self.backend.execute(counts.order_by([ibis.desc("n"), "event_type"]).limit(MAX_EVENT_TYPES))
-        return [str(t) for t in frame["event_type"] if t is not None and str(t) != ""]
+        kept: dict[str, str] = {}
+        for value in frame["event_type"]:
+            if value is not None and str(value) != "":
+                kept.setdefault(event_slug(str(value)), str(value))
+        return list(kept.values())
 
 
 def _connect(settings: FeatureSettings) -> BaseBackend:

@@ -10,7 +10,7 @@ import math
 import pandas as pd
 import pytest
 
-from features.build import FeatureSpec, discover_spec
+from features.build import FeatureSpec, build_features, discover_spec
 
 # Everyone bought once in June, so everyone is in the (inactivity) population.
 BUYERS = [(c, "2024-06-20", 10.0) for c in (1, 2, 3, 4, 5, 6)]
@@ -128,13 +128,20 @@ def test_model_event_types_absent_from_the_data(features):
     assert f["evt_webinar_value_mean_90d"].isna().all()
 
 
-def test_free_text_event_types_become_safe_names(make_source):
+def test_free_text_event_types_become_safe_names(make_source, settings):
     source = make_source(
         transactions=BUYERS,
-        events=[(1, "2024-06-10", "Page View", None), (1, "2024-06-11", "Page View", None)],
+        events=[
+            (1, "2024-06-10", "Swipe Right", None),
+            (1, "2024-06-11", "swipe right", None),
+            (1, "2024-06-12", "Swipe-Right", None),  # the same feature name: the rarer spelling is dropped
+        ],
     )
     spec = discover_spec(source)
-    assert spec.event_types == ("page view",)  # validation lower-cases event types
+    assert spec.event_types == ("swipe right",)  # validation lower-cases event types
+    f = build_features(source, "2024-07-01", settings, spec).set_index("customer_id")
+    assert f.loc[1, "evt_swipe_right_count_30d"] == 2.0
+    assert f.loc[1, "evt_swipe_right_days_since"] == 20.0
 
 
 def test_engagement_windows_come_from_config(features, settings):
