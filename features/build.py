@@ -158,12 +158,18 @@ def feature_table(
     if spec.event_types:
         windows = f.engagement_windows_days
         if source.events is not None:
-            t = _attach(t, engagement.window_aggregates(source.events, cuts, spec.event_types,
-                                                        spec.valued_event_types, windows))
+            t = _attach(
+                t,
+                engagement.window_aggregates(
+                    source.events, cuts, spec.event_types, spec.valued_event_types, windows
+                ),
+            )
             t = _attach(t, engagement.history_aggregates(source.events, cuts, spec.event_types))
         else:
             t = t.mutate(**_absent_event_columns(spec, windows))
-        columns.update(engagement.finish_engagement_features(t, spec.event_types, spec.valued_event_types, windows))
+        columns.update(
+            engagement.finish_engagement_features(t, spec.event_types, spec.valued_event_types, windows)
+        )
 
     if spec.has_subscriptions:
         if source.subscriptions is not None:
@@ -175,12 +181,16 @@ def feature_table(
             t = t.mutate(sub_mrr=ibis.null("float64"))
         if "sub_plan" not in t.columns:
             t = t.mutate(sub_plan=ibis.null("string"))
-        columns.update(subscriptions.finish_subscription_features(t, spec.subscription_mrr, spec.subscription_plan))
+        columns.update(
+            subscriptions.finish_subscription_features(t, spec.subscription_mrr, spec.subscription_plan)
+        )
 
     out = t.select(
         customer_id=t.customer_id,
         cutoff=t.cutoff,
-        trailing_spend=t.trailing_spend.fill_null(0.0) if "trailing_spend" in t.columns else ibis.literal(0.0),
+        trailing_spend=t.trailing_spend.fill_null(0.0)
+        if "trailing_spend" in t.columns
+        else ibis.literal(0.0),
         **columns,
     )
     out = segments.add_rfm(out, frequency="_n_lookback", monetary="_spend_lookback").drop(

@@ -17,8 +17,12 @@ _BEGINNING = pd.Timestamp("1900-01-01", tz="UTC")
 
 def normalize_cutoffs(cutoffs: Sequence[str | pd.Timestamp]) -> list[pd.Timestamp]:
     """Sorted, unique, tz-aware UTC cutoffs."""
-    stamps = {pd.Timestamp(c).tz_localize("UTC") if pd.Timestamp(c).tzinfo is None else pd.Timestamp(c).tz_convert("UTC")
-              for c in cutoffs}
+    stamps = {
+        pd.Timestamp(c).tz_localize("UTC")
+        if pd.Timestamp(c).tzinfo is None
+        else pd.Timestamp(c).tz_convert("UTC")
+        for c in cutoffs
+    }
     if not stamps:
         raise ValueError("at least one cutoff is needed")
     return sorted(stamps)

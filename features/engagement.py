@@ -20,13 +20,21 @@ def event_slug(event_type: str) -> str:
 
 
 def window_aggregates(
-    events: Table, cuts: Table, event_types: Sequence[str], valued_types: Sequence[str], windows: Sequence[int]
+    events: Table,
+    cuts: Table,
+    event_types: Sequence[str],
+    valued_types: Sequence[str],
+    windows: Sequence[int],
 ) -> Table:
     """Counts, active days and mean values per event type and window, per (customer_id, cutoff)."""
     longest = max(windows)
     ev = join_recent(
-        events.filter(events.event_type.isin(list(event_types))).select("customer_id", "ts", "event_type", "value"),
-        cuts, "ts", longest,
+        events.filter(events.event_type.isin(list(event_types))).select(
+            "customer_id", "ts", "event_type", "value"
+        ),
+        cuts,
+        "ts",
+        longest,
     )
     day = ev.ts.date()
     aggs = {}
@@ -45,8 +53,11 @@ def window_aggregates(
 def history_aggregates(events: Table, cuts: Table, event_types: Sequence[str]) -> Table:
     """Time of the last event of each type and the last NPS answer before each cutoff."""
     ev = join_buckets(
-        events.filter(events.event_type.isin(list(event_types))).select("customer_id", "ts", "event_type", "value"),
-        cuts, "ts",
+        events.filter(events.event_type.isin(list(event_types))).select(
+            "customer_id", "ts", "event_type", "value"
+        ),
+        cuts,
+        "ts",
     )
     partials = ev.group_by(["customer_id", "bucket", "event_type"]).aggregate(
         last_ts=ev.ts.max(), last_value=ev.value.argmax(ev.ts)

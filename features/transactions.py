@@ -19,7 +19,9 @@ def _with_gaps(transactions: Table) -> Table:
     # Gaps between consecutive purchases, computed once over the whole history: a gap is known at a
     # cutoff exactly when its later purchase is before the cutoff, so bucketing keeps it point-in-time.
     previous = tx.ts.lag().over(group_by=[tx.customer_id, tx.is_purchase], order_by=tx.ts)
-    return tx.mutate(gap_days=ibis.ifelse(tx.is_purchase, days_between(tx.ts, previous), ibis.null("float64")))
+    return tx.mutate(
+        gap_days=ibis.ifelse(tx.is_purchase, days_between(tx.ts, previous), ibis.null("float64"))
+    )
 
 
 def history_aggregates(transactions: Table, cuts: Table) -> Table:
@@ -63,7 +65,9 @@ def window_aggregates(
 ) -> Table:
     """Windowed purchase counts and spend per (customer_id, cutoff) for customers with recent rows."""
     tx = join_recent(
-        transactions.select("customer_id", "ts", "amount"), cuts, "ts",
+        transactions.select("customer_id", "ts", "amount"),
+        cuts,
+        "ts",
         longest_window(features, churn, value),
     )
     buy = tx.amount > 0
@@ -129,11 +133,15 @@ def finish_transaction_features(t: Table, features: FeatureSettings, signup_ts: 
             "gap_mean_days": gap_mean,
             "gap_std_days": ibis.ifelse(gap_n > 1, ibis.greatest(gap_var, zero).sqrt(), ibis.null("float64")),
             "overdue_ratio": ibis.ifelse(gap_mean > 0, recency / gap_mean, ibis.null("float64")),
-            f"purchase_trend_{trend}d": ibis.ifelse(n_previous > 0, n_recent / n_previous, ibis.null("float64")),
+            f"purchase_trend_{trend}d": ibis.ifelse(
+                n_previous > 0, n_recent / n_previous, ibis.null("float64")
+            ),
             f"spend_trend_{trend}d": ibis.ifelse(
                 spend_previous > 0, t._spend_recent.fill_null(zero) / spend_previous, ibis.null("float64")
             ),
-            "refund_share": ibis.ifelse(n > 0, t.n_refunds.fill_null(0).cast("float64") / n, ibis.null("float64")),
+            "refund_share": ibis.ifelse(
+                n > 0, t.n_refunds.fill_null(0).cast("float64") / n, ibis.null("float64")
+            ),
         }
     )
     return out
