@@ -1,0 +1,175 @@
+"""Compute everything the report shows for one ``as_of``: KPI tables, the risk list summary, the headline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from churnguard.config import Settings
+from churnguard.data.dataset import Dataset
+from churnguard.report import kpis, risklist
+
+DAY = pd.Timedelta(days=1)
+
+
+@dataclass
+class RiskSection:
+    """The risk list the report read and what it says."""
+
+    path: Path
+    as_of: str
+    tiers: pd.DataFrame
+    reasons: pd.DataFrame
+    groups: pd.DataFrame
+    profit: dict[str, Any]
+    curve: pd.DataFrame
+    model: str | None
+
+
+@dataclass
+class ReportContent:
+    """Everything the HTML shows; tables are the CSV files too."""
+
+    as_of: pd.Timestamp
+    fingerprint: str
+    settings: Settings
+    tables: dict[str, pd.DataFrame]
+    headline: dict[str, Any]
+    labelled_cutoff: pd.Timestamp
+    overall_churn_at_cutoff: float | None
+    risk: RiskSection | None
+    champion: dict | None
+    notes: list[str] = field(default_factory=list)
+
+
+def labelled_customers(dataset: Dataset, settings: Settings) -> tuple[pd.DataFrame | None, pd.Timestamp]:
+    """Features and churn labels at the last fully observed cutoff, ``as_of - horizon`` (whole day).
+
+    Returns ``(None, cutoff)`` when the data has no purchase before that cutoff.
+    """
+    from features.build import discover_spec, feature_table, to_frame
+    from features.source import source_from_dataset
+
+    cutoff = (dataset.as_of - settings.churn.horizon_days * DAY).floor("D")
+    if dataset.transactions["ts"].min() >= cutoff:
+        return None, cutoff
+    source = source_from_dataset(dataset, settings.features)
+    try:
+        expr = feature_table(source, [cutoff], settings, discover_spec(source), with_labels=True)
+        frame = to_frame(source, expr)
+    finally:
+        source.backend.disconnect()
+    return (frame if len(frame) else None), cutoff
+
+
+def read_risk_section(path: Path, settings: Settings) -> RiskSection:
+    """Summarise one risk list file."""
+    frame = pd.read_parquet(path)
+    profit, curve = risklist.expected_profit(
+        frame, settings.outreach.cost_per_contact, settings.outreach.save_rate, settings.outreach.capacity
+    )
+    model = None
+    if len(frame) and {"model_name", "model_version"} <= set(frame.columns):
+        model = f"{frame['model_name'].iloc[0]} v{frame['model_version'].iloc[0]}"
+    return RiskSection(
+        path=path,
+        as_of=path.parent.name.removeprefix("as_of="),
+        tiers=risklist.tier_summary(frame),
+        reasons=risklist.top_reasons(frame),
+        groups=risklist.outreach_groups(frame),
+        profit=profit,
+        curve=curve,
+        model=model,
+    )
+
+
+def compute_content(
+    dataset: Dataset, settings: Settings, risk_list_dir: Path | None = None, champion: dict | None = None
+) -> ReportContent:
+    """Every KPI of the report for ``dataset.as_of``; see :mod:`churnguard.report.kpis`."""
+    as_of, churn, months = dataset.as_of, settings.churn, settings.report.months
+    tx, subs = dataset.transactions, dataset.subscriptions
+    tables = {
+        "monthly_churn": kpis.monthly_churn(tx, as_of, months, churn, subs),
+        "cohort_retention": kpis.cohort_retention(tx, as_of, months),
+        "cohort_value": kpis.cohort_value(tx, as_of, months, settings.value.margin),
+        "revenue_retention": kpis.revenue_retention(tx, as_of, churn, subs),
+        "nps_by_month": kpis.nps_by_month(dataset.events, as_of, months),
+    }
+    notes = []
+    labelled, cutoff = labelled_customers(dataset, settings)
+    overall = None
+    if labelled is None:
+        notes.append(f"No customers were active on {cutoff.date()}: churn by segment is not available yet.")
+    else:
+        overall = float(labelled["churned"].mean() * 100)
+        tables["churn_by_segment"] = kpis.segment_churn(labelled)
+        if "nps_class" in labelled.columns:
+            order = ["promoter", "passive", "detractor", "none"]
+            tables["churn_by_nps_class"] = kpis.churn_by(labelled, "nps_class", order)
+
+    found = risklist.find_risk_list(Path(risk_list_dir or settings.paths.risk_lists), as_of.date())
+    risk = read_risk_section(found, settings) if found else None
+    if risk is not None:
+        tables.update(
+            risk_tiers=risk.tiers,
+            top_reasons=risk.reasons,
+            outreach_groups=risk.groups,
+            profit_curve=risk.curve,
+        )
+    active_now = kpis.activity(tx, [as_of], churn, subs)[as_of].sum()
+    return ReportContent(
+        as_of=as_of,
+        fingerprint=dataset.fingerprint,
+        settings=settings,
+        tables=tables,
+        headline=headline_numbers(as_of, tables, int(active_now), risk),
+        labelled_cutoff=cutoff,
+        overall_churn_at_cutoff=overall,
+        risk=risk,
+        champion=champion,
+        notes=notes,
+    )
+
+
+def headline_numbers(
+    as_of: pd.Timestamp, tables: dict[str, pd.DataFrame], active_now: int, risk: RiskSection | None
+) -> dict[str, Any]:
+    """The numbers of the headline band, JSON-ready (``None`` when unknown)."""
+    monthly = tables["monthly_churn"]
+    last = monthly.iloc[-1] if len(monthly) else None
+    previous = monthly.iloc[-2] if len(monthly) > 1 else None
+    nps = tables["nps_by_month"]
+    enough = nps[nps["responses"] >= kpis.MIN_NPS_RESPONSES]
+    latest = (enough if len(enough) else nps).iloc[-1] if len(nps) else None
+    revenue = tables["revenue_retention"].iloc[0]
+    out: dict[str, Any] = {
+        "as_of": as_of.date().isoformat(),
+        "month": last["month"] if last is not None else None,
+        "churn_rate": _number(last["churn_rate"]) if last is not None else None,
+        "churn_rate_change": None,
+        "retention_rate": _number(last["retention_rate"]) if last is not None else None,
+        "active_customers": active_now,
+        "value_at_risk": None,
+        "value_at_risk_high": None,
+        "risk_list_as_of": None,
+        "nps": _number(latest["nps"]) if latest is not None else None,
+        "nps_month": latest["month"] if latest is not None else None,
+        "nps_responses": int(latest["responses"]) if latest is not None else None,
+        "revenue_retention": _number(revenue["revenue_retention"]),
+    }
+    if previous is not None:
+        out["churn_rate_change"] = _number(last["churn_rate"] - previous["churn_rate"])
+    if risk is not None:
+        tiers = risk.tiers.set_index("tier")["value_at_risk"]
+        out["value_at_risk"] = float(tiers.sum())
+        out["value_at_risk_high"] = float(tiers.reindex(["critical", "high"]).fillna(0).sum())
+        out["risk_list_as_of"] = risk.as_of
+    return out
+
+
+def _number(value: Any) -> float | None:
+    return None if pd.isna(value) else float(value)
