@@ -225,7 +225,16 @@ def feature_names(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c not in (*ID_COLUMNS, VALUE_COLUMN, LABEL)]
 
 
-def is_categorical(name: str) -> bool:
+def is_categorical(name: str, values: pd.Series | None = None) -> bool:
+    """Whether a feature column is categorical (text) rather than numeric.
+
+    Args:
+        name: the feature column.
+        values: the column itself; only needed to tell a numeric attribute (``attr_age``, float) from
+            a text one, which the name alone cannot. Without it every attribute counts as categorical.
+    """
+    if name.startswith("attr_") and values is not None:
+        return not pd.api.types.is_numeric_dtype(values.dtype)
     return name in CATEGORICAL_FEATURES or name.startswith("attr_")
 
 

@@ -125,3 +125,13 @@ def test_dataset_without_subscriptions_file(features, make_source):
     f = features(transactions=BUYERS[:1], spec=spec)
     assert f.loc[1, ["sub_active", "sub_n_ended", "sub_mrr", "sub_plan"]].tolist() == [0.0, 0.0, 0.0, "none"]
     assert math.isnan(f.loc[1, "sub_age_days"])
+
+
+def test_numeric_attributes_are_not_categorical(features):
+    from features.build import is_categorical
+
+    customers = pd.DataFrame({"customer_id": [1], "region": ["North"], "age": ["31"]})
+    f = features(transactions=BUYERS[:1], customers=customers)
+    assert is_categorical("attr_region", f["attr_region"])
+    assert not is_categorical("attr_age", f["attr_age"])
+    assert is_categorical("rfm_segment") and not is_categorical("recency_days")
