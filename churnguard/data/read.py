@@ -15,6 +15,8 @@ class RawTable:
     """A table as read from disk, before parsing and validation.
 
     CSV files are read as text so that a bad value is reported as written; Parquet keeps its types.
+    CSV goes through pyarrow's reader: multi-threaded, and strict, so a row with more fields than the
+    header is an error instead of the C reader's silent shift of every value into the next column.
     """
 
     spec: TableSpec
@@ -51,7 +53,9 @@ def read_raw_table(path: Path, spec: TableSpec, mapping: dict[str, str] | None =
         The raw table; unknown columns are dropped unless the table keeps attributes.
     """
     if path.suffix == ".csv":
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+        frame = pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig", engine="pyarrow"
+        )
     else:
         frame = pd.read_parquet(path)
     frame.columns = [str(c).strip() for c in frame.columns]
