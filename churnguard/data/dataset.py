@@ -59,9 +59,14 @@ def default_as_of(transactions: pd.DataFrame) -> pd.Timestamp:
     return transactions["ts"].max().floor("D") + DAY
 
 
-def fingerprint_files(paths: list[Path]) -> str:
-    """A short content hash of the input files, stable across copies and renames of the folder."""
-    digest = hashlib.sha256()
+def fingerprint_files(paths: list[Path], salt: str = "") -> str:
+    """A short content hash of the input files, stable across copies and renames of the folder.
+
+    Args:
+        paths: the files read.
+        salt: anything else that changes what the files mean (the timezone, the column mapping).
+    """
+    digest = hashlib.sha256(salt.encode())
     for path in sorted(paths, key=lambda p: p.name):
         digest.update(path.name.encode())
         with path.open("rb") as handle:
@@ -70,7 +75,9 @@ def fingerprint_files(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_dataset(data_dir: Path | str, settings: DataSettings, as_of: str | pd.Timestamp | None = None) -> Dataset:
+def load_dataset(
+    data_dir: Path | str, settings: DataSettings, as_of: str | pd.Timestamp | None = None
+) -> Dataset:
     """Validate a data directory and keep what was known before ``as_of``.
 
     Args:
@@ -92,18 +99,25 @@ def load_dataset(data_dir: Path | str, settings: DataSettings, as_of: str | pd.T
     tables = validated.tables
     stamp = to_utc_timestamp(as_of) if as_of is not None else default_as_of(tables["transactions"])
 
-    transactions = _before(tables["transactions"], "ts", stamp, report, "transactions")
+    names = {table: path.name for table, path in validated.files.items()}
+    transactions = _before(tables["transactions"], "ts", stamp, report, names["transactions"])
     if transactions.empty:
         report.problems.append(
-            Problem("transactions", validated.files["transactions"].name, "ts",
-                    f"no transaction before as_of {stamp.date()}", 0)
+            Problem(
+                "transactions", names["transactions"], "ts", f"no transaction before as_of {_when(stamp)}", 0
+            )
         )
         raise DataValidationError(report)
     refunds = int((transactions["amount"] < 0).sum())
     if refunds:
         report.notes.append(
-            Problem("transactions", validated.files["transactions"].name, "amount",
-                    "negative amounts counted as refunds", refunds)
+            Problem(
+                "transactions",
+                names["transactions"],
+                "amount",
+                "negative amounts counted as refunds",
+                refunds,
+            )
         )
 
     customers = tables["customers"]
@@ -112,19 +126,21 @@ def load_dataset(data_dir: Path | str, settings: DataSettings, as_of: str | pd.T
         customers = customers.reset_index(drop=True)
     elif "signup_ts" in customers:
         future = customers["signup_ts"] >= stamp
-        _note_future(report, "customers", "signup_ts", int(future.sum()), stamp)
+        _note_future(report, names["customers"], "signup_ts", int(future.sum()), stamp)
         customers = customers[~future].reset_index(drop=True)
 
     events = tables["events"]
     if events is not None:
-        events = _before(events, "ts", stamp, report, "events")
+        events = _before(events, "ts", stamp, report, names["events"])
 
     subscriptions = tables["subscriptions"]
     if subscriptions is not None:
-        subscriptions = _before(subscriptions, "start_ts", stamp, report, "subscriptions")
+        subscriptions = _before(subscriptions, "start_ts", stamp, report, names["subscriptions"])
         # An end date after as_of is not known yet at as_of: the subscription is still active.
         ends_later = subscriptions["end_ts"] >= stamp
-        _note_future(report, "subscriptions", "end_ts", int(ends_later.sum()), stamp, "treated as active")
+        _note_future(
+            report, names["subscriptions"], "end_ts", int(ends_later.sum()), stamp, "treated as active"
+        )
         subscriptions = subscriptions.assign(end_ts=subscriptions["end_ts"].mask(ends_later))
 
     return Dataset(
@@ -135,20 +151,37 @@ def load_dataset(data_dir: Path | str, settings: DataSettings, as_of: str | pd.T
         events=events,
         subscriptions=subscriptions,
         id_kind=validated.id_kind,
-        fingerprint=fingerprint_files(list(validated.files.values())),
+        # The same bytes read in another timezone or with another mapping are other data.
+        fingerprint=fingerprint_files(
+            list(validated.files.values()), salt=settings.model_dump_json(include={"timezone", "columns"})
+        ),
         report=report,
     )
 
 
-def _before(frame: pd.DataFrame, column: str, stamp: pd.Timestamp, report: ValidationReport, table: str) -> pd.DataFrame:
+def _before(
+    frame: pd.DataFrame, column: str, stamp: pd.Timestamp, report: ValidationReport, file: str
+) -> pd.DataFrame:
     future = frame[column] >= stamp
-    _note_future(report, table, column, int(future.sum()), stamp)
+    _note_future(report, file, column, int(future.sum()), stamp)
     return frame[~future].reset_index(drop=True) if future.any() else frame
 
 
-def _note_future(report: ValidationReport, table: str, column: str, count: int, stamp: pd.Timestamp,
-                 outcome: str = "excluded") -> None:
+def _note_future(
+    report: ValidationReport,
+    file: str,
+    column: str,
+    count: int,
+    stamp: pd.Timestamp,
+    outcome: str = "excluded",
+) -> None:
     if count:
+        table = Path(file).stem
         report.notes.append(
-            Problem(table, table, column, f"dated on or after as_of {stamp.date()}: {outcome}", count)
+            Problem(table, file, column, f"dated on or after as_of {_when(stamp)}: {outcome}", count)
         )
+
+
+def _when(stamp: pd.Timestamp) -> str:
+    """``2024-07-01`` for midnight UTC, the full time otherwise."""
+    return str(stamp.date()) if stamp == stamp.normalize() else stamp.isoformat()
