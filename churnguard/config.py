@@ -1,21 +1,33 @@
 """One typed settings object for every command, flow and library call.
 
-Values come, strongest first, from environment variables (``CHURNGUARD_...``, nested with
-``__``, e.g. ``CHURNGUARD_CHURN__HORIZON_DAYS=60``), the YAML config file, then the defaults
-below. Nothing is read or created at import time: call :func:`load_settings` when a command starts.
+Values come, strongest first, from explicit overrides passed to :func:`load_settings` (e.g. command
+options), environment variables (``CHURNGUARD_...``, nested with ``__``, e.g.
+``CHURNGUARD_CHURN__HORIZON_DAYS=60``), the YAML config file, then the defaults below. Unknown keys
+are errors at every level, so a typo never silently falls back to a default. Nothing is read or
+created at import time: call :func:`load_settings` when a command starts.
 """
 
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel as PydanticModel
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from churnguard.data.contract import TABLES_BY_NAME
+
 DEFAULT_CONFIG_FILE = "churnguard.yaml"
+
+
+class BaseModel(PydanticModel):
+    """Base of every settings section: an unknown key (a typo) is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class DataSettings(BaseModel):
@@ -36,8 +48,24 @@ class DataSettings(BaseModel):
 
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "America" is a folder: OSError
             raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _known_tables_and_columns(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for table, mapping in value.items():
+            spec = TABLES_BY_NAME.get(table)
+            if spec is None:
+                raise ValueError(f"unknown table {table!r} (tables: {', '.join(TABLES_BY_NAME)})")
+            for target in mapping.values():
+                if not spec.keep_extra and target not in spec.known_columns:
+                    known = ", ".join(spec.known_columns)
+                    raise ValueError(f"{table}: cannot map to unknown column {target!r} (columns: {known})")
+            doubled = sorted({t for t in mapping.values() if list(mapping.values()).count(t) > 1})
+            if doubled:
+                raise ValueError(f"{table}: several columns map to {', '.join(map(repr, doubled))}")
         return value
 
 
@@ -239,8 +267,22 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The YAML file arrives as init kwargs; the environment must beat it.
-        return env_settings, init_settings
+        # Overrides arrive as init kwargs and beat the environment, which beats the YAML file.
+        return init_settings, env_settings, _FileSource(settings_cls)
+
+
+# The YAML values of the load_settings call in progress (set only for the duration of that call).
+_FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("churnguard_file_values", default=None)
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """The config file's values, below the environment and above the defaults."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return _FILE_VALUES.get() or {}
 
 
 class ConfigError(ValueError):
@@ -252,28 +294,49 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
 
     Args:
         config_file: YAML file; ``None`` uses ``churnguard.yaml`` in the working folder if it exists.
-        overrides: top-level sections replacing the file's, e.g. ``churn={"horizon_days": 60}``.
+        overrides: sections merged over the file and the environment, e.g. ``churn={"horizon_days": 60}``.
 
     Returns:
         The validated settings.
+
+    Raises:
+        ConfigError: the file is missing (when given), unreadable, or a value is invalid.
     """
     path = Path(config_file) if config_file else Path(DEFAULT_CONFIG_FILE)
     values: dict[str, Any] = {}
-    if config_file and not path.exists():
+    if config_file and not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    if path.exists():
+    if path.is_file():
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot be read: {exc}") from exc
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of sections at the top level")
-        values.update(loaded)
-    for section, value in overrides.items():
-        merged = dict(values.get(section) or {})
-        merged.update(value)
-        values[section] = merged
+        values = loaded
+    token = _FILE_VALUES.set(values)
     try:
-        return Settings(**values)
-    except ValueError as exc:
-        raise ConfigError(f"{path if path.exists() else 'settings'}: {exc}") from exc
+        return Settings(**overrides)
+    except ValidationError as exc:
+        source = (
+            f"{path} or CHURNGUARD_* environment variables"
+            if values
+            else "CHURNGUARD_* environment variables or arguments"
+        )
+        raise ConfigError(f"invalid settings (from {source}):\n{_describe(exc)}") from exc
+    finally:
+        _FILE_VALUES.reset(token)
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per error: ``churn.horizon_days: Input should be greater than 0 (got -5)``."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        shown = error["type"] not in ("missing", "extra_forbidden", "value_error")  # ours name the value
+        got = f" (got {error['input']!r})" if shown else ""
+        lines.append(f"  {where}: {message}{got}")
+    return "\n".join(lines)
