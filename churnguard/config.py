@@ -79,7 +79,9 @@ class FeatureSettings(BaseModel):
     min_history_days: int = Field(
         180, ge=0, description="The first training cutoff lies this long after the first transaction."
     )
-    max_cutoffs: int | None = Field(None, gt=0, description="Keep only the latest N training cutoffs.")
+    max_cutoffs: int | None = Field(
+        12, gt=0, description="Keep only the latest N training cutoffs (recent behaviour matters most)."
+    )
     duckdb_threads: int | None = Field(None, gt=0)
     duckdb_memory_limit: str | None = Field(None, description="e.g. '2GB'; DuckDB spills beyond it.")
 
@@ -101,9 +103,9 @@ class ChurnSettings(BaseModel):
 
 class TrainingSettings(BaseModel):
     experiment: str = "churnguard"
-    n_trials: int = Field(8, ge=1, description="Hyper-parameter combinations tried on validation.")
-    max_rounds: int = Field(600, ge=10)
-    early_stopping_rounds: int = Field(40, ge=5)
+    n_trials: int = Field(6, ge=1, description="Hyper-parameter combinations tried on validation.")
+    max_rounds: int = Field(400, ge=10)
+    early_stopping_rounds: int = Field(30, ge=5)
     seed: int = 42
     n_threads: int | None = Field(None, gt=0)
 

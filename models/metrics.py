@@ -59,7 +59,9 @@ def calibration_table(y: np.ndarray, probabilities: np.ndarray, bins: int = 10) 
     """Per equal-width bin: customers, mean predicted probability, observed churn rate."""
     frame = pd.DataFrame({"y": np.asarray(y, dtype=float), "p": np.clip(probabilities, 0, 1)})
     frame["bin"] = np.minimum((frame["p"] * bins).astype(int), bins - 1)
-    grouped = frame.groupby("bin").agg(customers=("y", "size"), predicted=("p", "mean"), observed=("y", "mean"))
+    grouped = frame.groupby("bin").agg(
+        customers=("y", "size"), predicted=("p", "mean"), observed=("y", "mean")
+    )
     return grouped.reset_index()
 
 
@@ -139,7 +141,9 @@ def classification_metrics(
     return out
 
 
-def auc_by_segment(frame: pd.DataFrame, segment_column: str, y: str, score: str, min_rows: int = 50) -> dict[str, float]:
+def auc_by_segment(
+    frame: pd.DataFrame, segment_column: str, y: str, score: str, min_rows: int = 50
+) -> dict[str, float]:
     """ROC AUC within each value of ``segment_column`` that has enough rows and both classes."""
     out = {}
     for segment, rows in frame.groupby(segment_column, observed=True):

@@ -1,0 +1,161 @@
+"""Record a training in MLflow: params, metrics, tags, datasets, plots and the model itself."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from churnguard.config import Settings
+from features.build import LABEL
+from models import plots
+from models.package import log_churn_model
+from models.search import SEARCH_SPACE
+from models.train import TrainResult
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def configure_tracking(settings: Settings) -> MlflowClient:
+    """Point MLflow at the configured store (embedded SQLite by default) and ensure the experiment exists.
+
+    Returns:
+        A client bound to that store.
+    """
+    uri = settings.tracking.resolved_uri()
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    name = settings.training.experiment
+    if client.get_experiment_by_name(name) is None:
+        client.create_experiment(name, artifact_location=settings.tracking.artifact_location())
+    mlflow.set_experiment(name)
+    return client
+
+
+def git_commit() -> str:
+    """The project's current commit, or ``unknown`` outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _flatten(prefix: str, value: object, out: dict[str, str]) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), inner, out)
+    else:
+        out[prefix] = json.dumps(value) if isinstance(value, list) else str(value)
+
+
+def run_params(result: TrainResult, settings: Settings) -> dict[str, str]:
+    """Flat params: config sections, cutoffs, search space and chosen hyper-parameters."""
+    params: dict[str, str] = {}
+    config = settings.model_dump(
+        mode="json", include={"features", "churn", "training", "value", "outreach", "promotion"}
+    )
+    _flatten("", config, params)
+    split = result.split
+    params.update(
+        {
+            "cutoffs.train_first": str(split.train_cutoffs[0].date()),
+            "cutoffs.train_last": str(split.train_cutoffs[-1].date()),
+            "cutoffs.train_count": str(len(split.train_cutoffs)),
+            "cutoffs.valid": str(split.valid_cutoff.date()),
+            "cutoffs.test": str(split.test_cutoff.date()),
+            "rows.train": str(len(split.train)),
+            "rows.valid": str(len(split.valid)),
+            "rows.test": str(len(split.test)),
+            "n_features": str(len(result.parts.preprocessor.features)),
+            "search_space": json.dumps(SEARCH_SPACE),
+            "calibration.method": result.parts.calibrator.method,
+            "best.trees": str(result.search.best.best_iteration + 1),
+        }
+    )
+    params.update({f"best.{k}": str(v) for k, v in result.search.best.params.items()})
+    return params
+
+
+@dataclass
+class TrackedRun:
+    run_id: str
+    model_uri: str
+    experiment_id: str
+
+
+def log_training_run(
+    result: TrainResult, settings: Settings, as_of: pd.Timestamp, fingerprint: str
+) -> TrackedRun:
+    """Log one training as one MLflow run and the model as a pyfunc artifact.
+
+    Args:
+        result: what :func:`models.train.train_churn_model` produced.
+        settings: the settings used (logged as params).
+        as_of: the training date.
+        fingerprint: content hash of the input data.
+    """
+    split = result.split
+    tags = {
+        "as_of": str(as_of.date()),
+        "data_fingerprint": fingerprint,
+        "git_commit": git_commit(),
+        "churn_definition": settings.churn.definition,
+        "horizon_days": str(settings.churn.horizon_days),
+    }
+    with mlflow.start_run(run_name=f"train as_of={as_of.date()}", tags=tags) as run:
+        mlflow.log_params(run_params(result, settings))
+        mlflow.log_metrics({k: v for k, v in result.metrics.items() if pd.notna(v)})
+        mlflow.log_metrics({f"test_auc_{_metric_key(k)}": v for k, v in result.segment_auc.items()})
+        for trial_no, trial in enumerate(result.search.trials):
+            mlflow.log_metric("search_valid_pr_auc", trial.valid_pr_auc, step=trial_no)
+        mlflow.log_dict({"trials": [t.__dict__ for t in result.search.trials]}, "search/trials.json")
+        mlflow.log_dict(result.parts.calibrator.to_dict(), "model_parts/calibrator.json")
+        mlflow.log_text(result.importance.to_csv(header=["mean_abs_shap"]), "explain/importance.csv")
+        with warnings.catch_warnings():
+            # ids and labels are integers by design; MLflow's hint about missing ints does not apply
+            warnings.filterwarnings("ignore", message=".*Inferred schema contains integer.*")
+            for name, frame in (("train", split.train), ("test", split.test)):
+                dataset = mlflow.data.from_pandas(frame, name=f"{name} cutoffs", targets=LABEL)
+                mlflow.log_input(dataset, context="training" if name == "train" else "testing")
+        _log_plots(result)
+        info = log_churn_model(result.parts, split.test)
+        return TrackedRun(
+            run_id=run.info.run_id, model_uri=info.model_uri, experiment_id=run.info.experiment_id
+        )
+
+
+def _metric_key(label: str) -> str:
+    """MLflow metric names allow letters, digits, _ - . / and space; segment labels may hold others."""
+    return "".join(ch if ch.isalnum() or ch in "_-./ " else "_" for ch in label.replace("=", "_"))
+
+
+def _log_plots(result: TrainResult) -> None:
+    y = result.split.test[LABEL].to_numpy(dtype=int)
+    scores = {"xgboost": result.test_probabilities, **result.baseline_scores}
+    figures = {
+        "plots/roc.png": plots.roc_figure(y, scores),
+        "plots/precision_recall.png": plots.pr_figure(y, scores),
+        "plots/calibration.png": plots.calibration_figure(y, result.test_probabilities, result.test_raw),
+        "plots/gains_lift.png": plots.gains_figure(y, scores),
+        "plots/score_distribution.png": plots.score_distribution_figure(y, result.test_probabilities),
+        "plots/feature_importance_shap.png": plots.importance_figure(result.importance),
+    }
+    for path, figure in figures.items():
+        mlflow.log_figure(figure, path)

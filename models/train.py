@@ -1,0 +1,223 @@
+"""Train a churn model on a multi-cutoff training set: split by time, search, calibrate, evaluate.
+
+Pure library code: no MLflow and no Prefect here (see :mod:`models.tracking` and ``pipelines/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from sklearn.metrics import log_loss
+
+from churnguard.config import Settings
+from features.build import LABEL, VALUE_COLUMN, FeatureSpec
+from models import baselines, metrics
+from models.calibrate import fit_calibrator
+from models.package import ChurnModel, ModelParts
+from models.preprocess import Preprocessor
+from models.search import SearchResult, Trial, random_search
+
+SEGMENT_COLUMNS = ("rfm_segment", "attr_region", "attr_loyalty_tier", "attr_channel")
+SHAP_SAMPLE_ROWS = 5_000
+
+
+@dataclass
+class TemporalSplit:
+    """Train on older cutoffs, validate on the second newest, test on the newest."""
+
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    test: pd.DataFrame
+
+    @property
+    def train_cutoffs(self) -> list[pd.Timestamp]:
+        return sorted(self.train["cutoff"].unique())
+
+    @property
+    def valid_cutoff(self) -> pd.Timestamp:
+        return self.valid["cutoff"].iloc[0]
+
+    @property
+    def test_cutoff(self) -> pd.Timestamp:
+        return self.test["cutoff"].iloc[0]
+
+
+def temporal_split(frame: pd.DataFrame) -> TemporalSplit:
+    """Split a training set by cutoff: newest = test, second newest = validation, the rest = train.
+
+    Raises:
+        ValueError: fewer than three cutoffs, or a split without both classes.
+    """
+    cutoffs = sorted(frame["cutoff"].unique())
+    if len(cutoffs) < 3:
+        raise ValueError(
+            f"need at least 3 labelled cutoffs (train, validation, test), found {len(cutoffs)}: "
+            "use a later as_of, or lower features.cutoff_every_days / features.min_history_days"
+        )
+    split = TemporalSplit(
+        train=frame[frame["cutoff"] < cutoffs[-2]].reset_index(drop=True),
+        valid=frame[frame["cutoff"] == cutoffs[-2]].reset_index(drop=True),
+        test=frame[frame["cutoff"] == cutoffs[-1]].reset_index(drop=True),
+    )
+    for name in ("train", "valid", "test"):
+        labels = getattr(split, name)[LABEL]
+        if labels.nunique() < 2:
+            raise ValueError(
+                f"the {name} cutoff(s) hold only one class ({int(labels.iloc[0])}); cannot train"
+            )
+    return split
+
+
+def customer_value(frame: pd.DataFrame, margin: float) -> np.ndarray:
+    """Trailing net spend times margin; net refunders are worth 0, not a negative amount."""
+    return np.clip(frame[VALUE_COLUMN].to_numpy(dtype=float), 0, None) * margin
+
+
+@dataclass
+class TrainResult:
+    """Everything a training produced, ready to be tracked."""
+
+    parts: ModelParts
+    split: TemporalSplit
+    search: SearchResult
+    valid_probabilities: np.ndarray
+    test_probabilities: np.ndarray
+    test_raw: np.ndarray
+    baseline_scores: dict[str, np.ndarray]
+    metrics: dict[str, float]
+    segment_auc: dict[str, float]
+    importance: pd.Series
+    decision_threshold: float
+
+    @property
+    def model(self) -> ChurnModel:
+        return ChurnModel.from_parts(self.parts)
+
+
+def _best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    order = np.argsort(-p, kind="stable")
+    hits = np.cumsum(y[order])
+    k = np.arange(1, len(y) + 1)
+    f1 = 2 * hits / (k + y.sum())
+    return float(p[order][int(np.argmax(f1))])
+
+
+def train_churn_model(
+    frame: pd.DataFrame,
+    settings: Settings,
+    spec: FeatureSpec,
+    progress: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Fit, calibrate and evaluate an XGBoost churn model and its baselines.
+
+    Args:
+        frame: training set from ``features.build.build_training_set`` (several cutoffs, with labels).
+        settings: training, value and outreach settings.
+        spec: the feature spec the frame was built with (stored with the model for scoring).
+        progress: called with short human messages.
+
+    Returns:
+        The trained parts, predictions and every measure (test, validation, baselines).
+    """
+    say = progress or (lambda message: None)
+    split = temporal_split(frame)
+    t = settings.training
+    say(
+        f"train {len(split.train):,} rows over {len(split.train_cutoffs)} cutoffs, "
+        f"validation {len(split.valid):,} rows, test {len(split.test):,} rows"
+    )
+    preprocessor = Preprocessor.fit(split.train)
+    x_train, x_valid = (preprocessor.transform(s) for s in (split.train, split.valid))
+    y_train, y_valid, y_test = (s[LABEL].to_numpy(dtype=int) for s in (split.train, split.valid, split.test))
+
+    def report(i: int, n: int, trial: Trial) -> None:
+        say(
+            f"trial {i}/{n}: validation PR AUC {trial.valid_pr_auc:.4f} after {trial.best_iteration + 1} trees"
+        )
+
+    search = random_search(
+        x_train,
+        y_train,
+        x_valid,
+        y_valid,
+        t.n_trials,
+        t.max_rounds,
+        t.early_stopping_rounds,
+        t.seed,
+        t.n_threads,
+        report,
+    )
+    valid_raw = search.booster.predict(xgb.DMatrix(x_valid, enable_categorical=True))
+    calibrator = fit_calibrator(valid_raw, y_valid, seed=t.seed)
+    say(f"calibration: {calibrator.method} (cross-validated log loss {calibrator.cv_log_loss})")
+    parts = ModelParts(
+        booster=search.booster,
+        preprocessor=preprocessor,
+        calibrator=calibrator,
+        feature_spec=spec,
+        settings=settings.model_dump(mode="json", include={"features", "churn", "value"}),
+    )
+    model = ChurnModel.from_parts(parts)
+    valid_p = calibrator.apply(valid_raw)
+    test_raw = model.raw_scores(split.test)
+    test_p = calibrator.apply(test_raw)
+
+    o = settings.outreach
+    results = {}
+    for name, rows, y, p in (("test", split.test, y_test, test_p), ("valid", split.valid, y_valid, valid_p)):
+        measured = metrics.classification_metrics(
+            y, p, customer_value(rows, settings.value.margin), o.cost_per_contact, o.save_rate, o.capacity
+        )
+        results.update({f"{name}_{k}": v for k, v in measured.items()})
+    results["test_log_loss_uncalibrated"] = float(
+        log_loss(y_test, np.clip(test_raw, 1e-7, 1 - 1e-7), labels=[0, 1])
+    )
+
+    say("baselines: recency alone and logistic regression")
+    logistic = baselines.fit_logistic(split.train, y_train, preprocessor, t.seed)
+    baseline_scores = {
+        "recency": baselines.recency_scores(split.test),
+        "logistic": baselines.logistic_scores(logistic, split.test, preprocessor),
+    }
+    value = customer_value(split.test, settings.value.margin)
+    for name, scores in baseline_scores.items():
+        measured = metrics.classification_metrics(
+            y_test, scores, value, o.cost_per_contact, o.save_rate, o.capacity
+        )
+        for key in ("roc_auc", "pr_auc", "lift_at_10", "capture_at_10", "expected_profit"):
+            results[f"{name}_test_{key}"] = measured[key]
+            results[f"gain_over_{name}_{key}"] = results[f"test_{key}"] - measured[key]
+
+    threshold = _best_f1_threshold(y_valid, valid_p)
+    flagged = test_p >= threshold
+    results["decision_threshold"] = threshold
+    results["test_precision_at_threshold"] = float(y_test[flagged].mean()) if flagged.any() else float("nan")
+    results["test_recall_at_threshold"] = float(y_test[flagged].sum() / max(y_test.sum(), 1))
+
+    scored = split.test.assign(_p=test_p)
+    segment_auc = {}
+    for column in SEGMENT_COLUMNS:
+        if column in scored:
+            for segment, auc in metrics.auc_by_segment(scored, column, LABEL, "_p").items():
+                segment_auc[f"{column.removeprefix('attr_')}={segment}"] = auc
+
+    sample = split.test.sample(min(SHAP_SAMPLE_ROWS, len(split.test)), random_state=t.seed)
+    contributions = model.contributions(sample)
+    importance = contributions.drop(columns="bias").abs().mean().sort_values(ascending=False)
+    return TrainResult(
+        parts=parts,
+        split=split,
+        search=search,
+        valid_probabilities=valid_p,
+        test_probabilities=test_p,
+        test_raw=test_raw,
+        baseline_scores=baseline_scores,
+        metrics=results,
+        segment_auc=segment_auc,
+        importance=importance,
+        decision_threshold=threshold,
+    )
