@@ -66,7 +66,7 @@ class ValidationReport:
     def render(self) -> str:
         lines = [f"Validation of {self.data_dir}"]
         for table, rows in self.row_counts.items():
-            lines.append(f"  {table}: {rows:,} rows read")
+            lines.append(f"  {table}: {rows:,} row{'s' if rows != 1 else ''} read")
         if self.problems:
             lines.append(f"{len(self.problems)} problem(s) stop the run:")
             lines += [p.render() for p in self.problems]

@@ -316,8 +316,9 @@ def test_default_as_of_is_the_day_after_the_newest_transaction(tmp_path: Path) -
 def test_as_of_before_every_transaction_is_fatal(tmp_path: Path) -> None:
     folder = write_csvs(tmp_path / "d", transactions="customer_id,ts,amount\n1,2024-03-05,1\n")
 
-    with pytest.raises(DataValidationError, match="no transaction before as_of 2024-03-01"):
+    with pytest.raises(DataValidationError, match="no transaction before as_of 2024-03-01") as caught:
         load_dataset(folder, DataSettings(), as_of="2024-03-01")
+    assert "  transactions: 1 row read" in str(caught.value)
 
 
 def test_customers_are_derived_from_transactions_when_absent(tmp_path: Path) -> None:
