@@ -7,17 +7,13 @@ paths and a small headline dict, never frames, so a flow can pass it between tas
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from churnguard.atomic import replace_folder
 from churnguard.config import Settings
 from churnguard.data.dataset import Dataset
 from churnguard.report.content import ReportContent, compute_content
@@ -33,35 +29,6 @@ class ReportResult:
     csv_paths: dict[str, Path]
     headline: dict[str, Any]
     markdown: str
-
-
-def replace_folder(target: Path, fill: Callable[[Path], None]) -> None:
-    """Fill a temporary folder beside ``target`` and swap it in; on failure ``target`` is untouched.
-
-    The old folder is renamed aside, the new one renamed in, then the old one deleted; if the
-    swap itself fails the old folder is put back.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        fill(tmp)
-        tmp.chmod(0o755)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-    had_old = target.exists()
-    if had_old:
-        os.replace(target, old)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        if had_old:
-            os.replace(old, target)
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if had_old:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def markdown_summary(content: ReportContent, html_path: Path) -> str:
