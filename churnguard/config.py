@@ -119,7 +119,8 @@ class OutreachSettings(BaseModel):
     cost_per_contact: float = Field(5.0, ge=0)
     save_rate: float = Field(0.2, ge=0, le=1, description="Share of contacted churners kept.")
     capacity: int | None = Field(None, ge=0, description="Customers the team can contact per list.")
-    control_share: float = Field(0.1, ge=0, lt=1)
+    control_share: float = Field(0.1, ge=0, lt=1, description="Random share of candidates held out.")
+    eligible_tiers: list[str] = Field(default_factory=lambda: ["critical", "high"])
     seed: int = 7
 
 
@@ -181,12 +182,13 @@ class PlaybookRule(BaseModel):
 
 
 def _default_playbook() -> list[PlaybookRule]:
+    at_risk = ["critical", "high", "medium"]
     return [
         PlaybookRule(
             name="service recovery",
             action="Support follow-up call within 48 hours; resolve open tickets",
             reason_kinds=["service"],
-            tiers=["critical", "high", "medium"],
+            tiers=at_risk,
         ),
         PlaybookRule(
             name="vip save",
@@ -198,28 +200,34 @@ def _default_playbook() -> list[PlaybookRule]:
             name="detractor",
             action="Feedback call from customer care to hear and fix the complaint",
             reason_kinds=["nps"],
+            tiers=at_risk,
         ),
         PlaybookRule(
             name="lapsing buyer",
             action="Personalised win-back offer based on past purchases",
-            reason_kinds=["recency", "frequency", "trend"],
-            tiers=["critical", "high", "medium"],
+            reason_kinds=["recency", "frequency", "rhythm", "trend"],
+            tiers=at_risk,
         ),
         PlaybookRule(
             name="disengaged",
             action="Re-engagement email series with preference update",
             reason_kinds=["engagement"],
+            tiers=at_risk,
         ),
-        PlaybookRule(name="default", action="Automated retention email"),
+        PlaybookRule(name="low value", action="Automated retention email", tiers=at_risk),
+        PlaybookRule(name="low risk", action="No outreach: keep in regular communication"),
     ]
 
 
 class ScoringSettings(BaseModel):
     tiers: TierSettings = Field(default_factory=TierSettings)
     playbook: list[PlaybookRule] = Field(default_factory=_default_playbook)
-    exact_contributions_tiers: list[str] = Field(
-        default_factory=lambda: ["critical", "high"],
-        description="Tiers explained with exact TreeSHAP; the rest use XGBoost's approximate contributions.",
+    exact_contributions: Literal["outreach", "all", "none"] = Field(
+        "outreach",
+        description="Who gets exact TreeSHAP reasons; everyone else gets XGBoost's fast approximation.",
+    )
+    exact_max_rows: int = Field(
+        20_000, ge=0, description="Cap on exactly explained rows (highest risk first)."
     )
     batch_rows: int = Field(200_000, gt=0, description="Rows scored per batch (bounds memory).")
 
