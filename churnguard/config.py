@@ -20,6 +20,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from churnguard.data.contract import TABLES_BY_NAME
+from churnguard.errors import BadInputError
 
 DEFAULT_CONFIG_FILE = "churnguard.yaml"
 
@@ -240,6 +241,7 @@ class PathSettings(BaseModel):
     """Where outputs go by default; every command also takes an explicit --out."""
 
     output: Path = Path("output")
+    work: Path = Field(Path(".churnguard/work"), description="Validated data staged for feature queries.")
 
     @property
     def risk_lists(self) -> Path:
@@ -295,7 +297,7 @@ class _FileSource(PydanticBaseSettingsSource):
         return _FILE_VALUES.get() or {}
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInputError, ValueError):
     """The config file cannot be read or holds invalid values."""
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 from ibis.expr.types import Table
 
 from churnguard.config import Settings
+from churnguard.errors import InsufficientDataError
 from features import engagement, segments, subscriptions, transactions
 from features.cutoffs import cutoff_table, normalize_cutoffs, training_cutoffs
 from features.source import FeatureSource
@@ -99,7 +100,9 @@ def population(source: FeatureSource, cuts: Table, settings: Settings) -> Table:
     """Who is scored at each cutoff: active buyers (inactivity) or active subscribers (subscription)."""
     if settings.churn.definition == "subscription":
         if source.subscriptions is None:
-            raise ValueError("churn.definition is 'subscription' but the data has no subscriptions table")
+            raise InsufficientDataError(
+                "churn.definition is 'subscription' but the data has no subscriptions table"
+            )
         subs = subscriptions.subscription_aggregates(source.subscriptions, cuts)
         return subs.filter(subs.sub_n_active > 0).select(*ID_COLUMNS)
     tx = source.transactions
@@ -299,7 +302,7 @@ def build_training_set(
     first = source.backend.execute(source.transactions.ts.min())
     cutoffs = training_cutoffs(pd.Timestamp(first), as_of_ts, settings.features, settings.churn)
     if not cutoffs:
-        raise ValueError(
+        raise InsufficientDataError(
             f"history too short: need {settings.features.min_history_days} days of history plus the "
             f"{settings.churn.horizon_days}-day horizon before as_of {as_of_ts.date()}"
         )

@@ -11,6 +11,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from churnguard.config import Settings
+from churnguard.errors import BadInputError
 from features.build import LABEL
 from models import metrics
 from models.package import ChurnModel
@@ -19,7 +20,7 @@ from models.train import customer_value
 CHAMPION, CHALLENGER = "champion", "challenger"
 
 
-class NoChampionError(LookupError):
+class NoChampionError(BadInputError, LookupError):
     """No model carries the champion alias yet."""
 
 

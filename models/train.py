@@ -14,6 +14,7 @@ import xgboost as xgb
 from sklearn.metrics import log_loss
 
 from churnguard.config import Settings
+from churnguard.errors import InsufficientDataError
 from features.build import LABEL, VALUE_COLUMN, FeatureSpec
 from models import baselines, metrics
 from models.calibrate import fit_calibrator
@@ -54,7 +55,7 @@ def temporal_split(frame: pd.DataFrame) -> TemporalSplit:
     """
     cutoffs = sorted(frame["cutoff"].unique())
     if len(cutoffs) < 3:
-        raise ValueError(
+        raise InsufficientDataError(
             f"need at least 3 labelled cutoffs (train, validation, test), found {len(cutoffs)}: "
             "use a later as_of, or lower features.cutoff_every_days / features.min_history_days"
         )
@@ -66,7 +67,7 @@ def temporal_split(frame: pd.DataFrame) -> TemporalSplit:
     for name in ("train", "valid", "test"):
         labels = getattr(split, name)[LABEL]
         if labels.nunique() < 2:
-            raise ValueError(
+            raise InsufficientDataError(
                 f"the {name} cutoff(s) hold only one class ({int(labels.iloc[0])}); cannot train"
             )
     return split

@@ -29,6 +29,7 @@ from churnguard.data.parse import (
     parse_timestamps,
 )
 from churnguard.data.read import RawTable, find_table_file, read_raw_table
+from churnguard.errors import BadInputError
 
 
 @dataclass
@@ -78,7 +79,7 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-class DataValidationError(ValueError):
+class DataValidationError(BadInputError, ValueError):
     """The data directory breaks the contract; ``report`` lists every problem."""
 
     def __init__(self, report: ValidationReport):
