@@ -170,3 +170,25 @@ def champion_info(settings: Settings, client: MlflowClient) -> dict | None:
         "as_of": run.data.tags.get("as_of") if run else None,
         "metrics": test_metrics,
     }
+
+
+def resolve_model(settings: Settings, client: MlflowClient, model_uri: str | None = None):
+    """Load the model to score with: the champion, or an explicit URI.
+
+    Returns:
+        ``(pyfunc, churn_model, model_name, version)``; ``version`` is the registry version when the
+        URI names a registered model (``models:/name/3`` or ``models:/name@alias``), else ``"-"``.
+    """
+    if model_uri is None:
+        version, pyfunc, model = load_champion(settings, client)
+        return pyfunc, model, settings.registry.model_name, str(version.version)
+    pyfunc, model = load_model(model_uri)
+    name, version = model_uri, "-"
+    if model_uri.startswith("models:/"):
+        ref = model_uri.removeprefix("models:/")
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            version = str(client.get_model_version_by_alias(name, alias).version)
+        elif "/" in ref:
+            name, version = ref.split("/", 1)
+    return pyfunc, model, name, version

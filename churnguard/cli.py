@@ -1,0 +1,430 @@
+"""The ``churn`` command line: every command validates its input, then runs its Prefect flow.
+
+Exit codes scripts can rely on: 0 ok, 2 bad input (data, config, no model yet), 1 any other failure.
+Heavy libraries (Prefect, MLflow, XGBoost) are imported inside commands so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+app = typer.Typer(
+    name="churn",
+    help="churnguard: ranked, explained lists of the customers most likely to leave.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+console = Console(stderr=True)
+out = Console()
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="YAML settings file (default: ./churnguard.yaml when present).",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+DataOption = Annotated[
+    Path, typer.Option("--data", "-d", help="Data directory (transactions + optional tables).")
+]
+AsOfOption = Annotated[
+    datetime | None,
+    typer.Option(
+        "--as-of",
+        formats=["%Y-%m-%d"],
+        help="Cutoff date YYYY-MM-DD (default: the day after the newest transaction).",
+    ),
+]
+
+
+def _as_of(value: datetime | None) -> date | None:
+    return value.date() if value else None
+
+
+def _config(value: Path | None) -> str | None:
+    return str(value) if value else None
+
+
+def _prepare_runtime() -> None:
+    # XGBoost's OpenMP threads spin while idle; on a shared 2-core box that costs several times the work.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _run(action: Callable[[], Any]) -> Any:
+    """Run a command body, mapping failures to exit codes and readable messages."""
+    from churnguard.errors import BadInputError
+
+    _prepare_runtime()
+    try:
+        return action()
+    except BadInputError as exc:
+        console.print(f"[bold red]churn: cannot continue:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        console.print("[yellow]churn: interrupted[/]")
+        raise typer.Exit(130) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        if os.environ.get("CHURNGUARD_DEBUG"):
+            traceback.print_exc()
+        console.print(
+            f"[bold red]churn: failed:[/] {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True
+        )
+        console.print("Set CHURNGUARD_DEBUG=1 for the full traceback.", style="dim")
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def _flow_progress(title: str) -> Iterator[None]:
+    """A live progress line fed by the flow's progress messages, under Prefect's own log lines."""
+    from churnguard.progress import listening
+
+    where = os.environ.get("PREFECT_API_URL")
+    console.print(
+        f"[bold]{title}[/] — starting Prefect "
+        + (f"(server {where})" if where else "(ephemeral local server; set PREFECT_API_URL to use yours)")
+        + " and MLflow ...",
+        highlight=False,
+    )
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        line = progress.add_task(title, total=None)
+        with listening(lambda message: progress.update(line, description=message)):
+            yield
+
+
+def _load_flows():
+    console.print("Loading Prefect and MLflow ...", style="dim")
+    from pipelines import build_features, churn_pipeline, report, score, train
+
+    return build_features, churn_pipeline, report, score, train
+
+
+@app.command()
+def generate(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the four tables into.")],
+    customers: Annotated[int, typer.Option(help="Number of customers.", min=1)] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 0,
+    end: Annotated[str, typer.Option(help="End of the simulated history (YYYY-MM-DD).")] = "2026-10-31",
+) -> None:
+    """Generate realistic sample data (three years of a fictional shop) as Parquet."""
+
+    def body() -> None:
+        from churnguard.data.generate import generate_sample
+
+        columns = (
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console) as progress:
+            line = progress.add_task("generating", total=None)
+            summary = generate_sample(
+                out_dir,
+                n_customers=customers,
+                seed=seed,
+                end=end,
+                progress=lambda message: progress.update(line, description=message),
+            )
+            progress.update(line, description="done", total=1, completed=1)
+        out.print(
+            f"Wrote {summary.customers:,} customers, {summary.transactions:,} transactions, "
+            f"{summary.events:,} events and {summary.subscriptions:,} subscriptions to {out_dir} "
+            f"({summary.start.date()} .. {summary.end.date()})."
+        )
+
+    _run(body)
+
+
+@app.command()
+def validate(data: DataOption, as_of: AsOfOption = None, config: ConfigOption = None) -> None:
+    """Check a data directory against the contract and list every problem (exit 2 when any)."""
+
+    def body() -> None:
+        from churnguard.config import load_settings
+        from churnguard.data.dataset import load_dataset
+
+        settings = load_settings(_config(config))
+        dataset = load_dataset(data, settings.data, _as_of(as_of))
+        out.print(dataset.report.render(), highlight=False, soft_wrap=True)
+        out.print(f"as_of {dataset.as_of.date()}, fingerprint {dataset.fingerprint}")
+
+    _run(body)
+
+
+@app.command()
+def features(
+    data: DataOption,
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Parquet file to write.")],
+    as_of: AsOfOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write the point-in-time feature table of every active customer at one cutoff."""
+
+    def body() -> None:
+        flows = _load_flows()
+        with _flow_progress("Building features"):
+            result = flows[0].build_features_flow(
+                data_dir=str(data), out_file=str(out_file), as_of=_as_of(as_of), config_file=_config(config)
+            )
+        out.print(f"Features of {result['customers']:,} customers written to {result['path']}")
+
+    _run(body)
+
+
+@app.command()
+def train(
+    data: DataOption,
+    as_of: AsOfOption = None,
+    horizon_days: Annotated[
+        int | None, typer.Option(help="Churn horizon in days (default from config: 90).", min=1)
+    ] = None,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
+    trials: Annotated[
+        int | None, typer.Option(help="Hyper-parameter trials (default from config).", min=1)
+    ] = None,
+    promote: Annotated[
+        bool, typer.Option("--promote", help="Make this model champion whatever its score.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Train an XGBoost churn model on temporal splits, log it to MLflow and promote it if it is better."""
+
+    def body() -> None:
+        flows = _load_flows()
+        with _flow_progress("Training"):
+            result = flows[4].train_flow(
+                data_dir=str(data),
+                as_of=_as_of(as_of),
+                horizon_days=horizon_days,
+                experiment=experiment,
+                n_trials=trials,
+                promote=promote,
+                config_file=_config(config),
+            )
+        m = result["metrics"]
+        out.print(
+            f"MLflow run: {result['run_id']}  (experiment {result['experiment']}, {result['tracking_uri']})"
+        )
+        out.print(f"Model: {result['model_name']} version {result['version']}")
+        out.print(f"Decision: {result['decision']}")
+        out.print(
+            f"Test PR AUC {m['test_pr_auc']:.3f} (logistic {m['logistic_test_pr_auc']:.3f}, recency "
+            f"{m['recency_test_pr_auc']:.3f}); ROC AUC {m['test_roc_auc']:.3f}; lift@10% {m['test_lift_at_10']:.2f}"
+        )
+
+    _run(body)
+
+
+@app.command()
+def score(
+    data: DataOption,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder of risk lists (default output/risk_lists).")
+    ] = None,
+    as_of: AsOfOption = None,
+    model_uri: Annotated[
+        str | None, typer.Option(help="MLflow model URI (default models:/<name>@champion).")
+    ] = None,
+    capacity: Annotated[
+        int | None, typer.Option(help="Customers the team can contact (top by value at risk).", min=0)
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Score every active customer into an explained risk list (Parquet + CSV + summary.json)."""
+
+    def body() -> None:
+        flows = _load_flows()
+        with _flow_progress("Scoring"):
+            result = flows[3].score_flow(
+                data_dir=str(data),
+                out_dir=str(out_dir) if out_dir else None,
+                as_of=_as_of(as_of),
+                model_uri=model_uri,
+                capacity=capacity,
+                config_file=_config(config),
+            )
+        _print_risk_summary(result["summary"], result["folder"])
+
+    _run(body)
+
+
+def _print_risk_summary(summary: dict, folder: str) -> None:
+    table = Table(
+        title=f"Risk list as of {summary['as_of']} ({summary['model_name']} v{summary['model_version']})"
+    )
+    table.add_column("tier")
+    table.add_column("customers", justify="right")
+    table.add_column("value at risk", justify="right")
+    for tier, values in summary["tiers"].items():
+        table.add_row(tier, f"{values['customers']:,}", f"{values['value_at_risk']:,.0f}")
+    out.print(table)
+    groups = summary["groups"]
+    out.print(f"Outreach {groups['outreach']:,}, control {groups['control']:,}. Files: {folder}")
+
+
+@app.command()
+def report(
+    data: DataOption,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder of reports (default output/reports).")
+    ] = None,
+    as_of: AsOfOption = None,
+    risk_lists: Annotated[
+        Path | None, typer.Option(help="Folder of risk lists (default output/risk_lists).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write the retention KPI report (self-contained report.html plus CSV tables)."""
+
+    def body() -> None:
+        flows = _load_flows()
+        with _flow_progress("Building the retention report"):
+            result = flows[2].report_flow(
+                data_dir=str(data),
+                out_dir=str(out_dir) if out_dir else None,
+                as_of=_as_of(as_of),
+                risk_lists_dir=str(risk_lists) if risk_lists else None,
+                config_file=_config(config),
+            )
+        out.print(f"Report: {result['html']}")
+
+    _run(body)
+
+
+@app.command()
+def pipeline(
+    data: DataOption,
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder (risk_lists/ and reports/ inside).")
+    ] = Path("output"),
+    as_of: AsOfOption = None,
+    retrain: Annotated[bool, typer.Option("--retrain", help="Train even when a champion exists.")] = False,
+    capacity: Annotated[int | None, typer.Option(help="Customers the team can contact.", min=0)] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Validate, train when there is no champion (or with --retrain), score and report."""
+
+    def body() -> dict:
+        flows = _load_flows()
+        with _flow_progress("Running the churn pipeline"):
+            result = flows[1].churn_pipeline(
+                data_dir=str(data),
+                output_dir=str(out_dir),
+                as_of=_as_of(as_of),
+                retrain=retrain,
+                capacity=capacity,
+                config_file=_config(config),
+            )
+        if result["training"]:
+            out.print(f"Training: {result['training']['decision']}")
+        _print_risk_summary(result["summary"], result["risk_list"])
+        out.print(f"Report: {result['report']}")
+        return result
+
+    _run(body)
+
+
+@app.command()
+def demo(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Where the sample data goes.")] = Path(
+        "data/sample"
+    ),
+    customers: Annotated[int, typer.Option(help="Sample size.", min=100)] = 20_000,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("output"),
+    config: ConfigOption = None,
+) -> None:
+    """Generate the sample data (if absent) and run the whole pipeline on it."""
+
+    def body() -> None:
+        from churnguard.config import load_settings
+
+        if not (data / "transactions.parquet").exists():
+            generate(out_dir=data, customers=customers, seed=0, end="2026-10-31")
+        else:
+            console.print(f"Using the sample data already in {data}")
+        pipeline(data=data, out_dir=out_dir, as_of=None, retrain=False, capacity=None, config=config)
+        settings = load_settings(_config(config))
+        uri = settings.tracking.resolved_uri()
+        out.print("\n[bold]Next steps[/]")
+        out.print(f"  Risk lists:  {out_dir / 'risk_lists'}")
+        out.print(f"  Reports:     {out_dir / 'reports'}  (open report.html in a browser)")
+        out.print(f"  MLflow UI:   .venv/bin/mlflow ui --backend-store-uri {uri} --port 5000")
+        out.print("               then open http://127.0.0.1:5000")
+        out.print("  Compare runs: .venv/bin/churn runs")
+
+    _run(body)
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option(help="How many recent runs to list.", min=1)] = 10,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default from config).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """List recent training runs with their key metrics and the current champion."""
+
+    def body() -> None:
+        from churnguard.config import load_settings
+        from models.runs import recent_runs
+
+        settings = load_settings(_config(config))
+        frame, champion = recent_runs(settings, limit, experiment)
+        if frame.empty:
+            out.print(
+                f"No training runs yet in {settings.tracking.resolved_uri()}: run churn train --data DIR"
+            )
+            return
+        table = Table(title=f"Recent runs in '{experiment or settings.training.experiment}'")
+        for column in frame.columns:
+            table.add_column(
+                column, justify="left" if column in ("run", "started", "as_of", "version") else "right"
+            )
+        for _, row in frame.iterrows():
+            table.add_row(*[_cell(v) for v in row])
+        # Piped output has no terminal width; do not squeeze the columns into 80 characters.
+        (out if out.is_terminal else Console(width=160)).print(table)
+        out.print(f"Champion: {champion}" if champion else "Champion: none yet")
+
+    _run(body)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:.3f}" if abs(value) < 10 else f"{value:,.0f}"
+    return str(value)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Flow ``churn-pipeline``: validate, train when needed, score, report — the weekly run in one flow."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from models.registry import champion_version
+from models.tracking import configure_tracking
+from pipelines.common import EXTERNAL, as_of_text, run_settings, validate_data
+from pipelines.report import report_flow
+from pipelines.score import score_flow
+from pipelines.train import train_flow
+
+
+@task(name="find-champion", timeout_seconds=600, **EXTERNAL)
+def find_champion(config_file: str | None) -> str | None:
+    """The champion's version in the registry, or None."""
+    settings = run_settings(config_file)
+    version = champion_version(configure_tracking(settings), settings.registry.model_name)
+    return None if version is None else str(version.version)
+
+
+@flow(name="churn-pipeline", log_prints=True)
+def churn_pipeline(
+    data_dir: str,
+    output_dir: str = "output",
+    as_of: date | None = None,
+    retrain: bool = False,
+    capacity: int | None = None,
+    config_file: str | None = None,
+) -> dict:
+    """Validate the data, train when there is no champion (or when asked), score and report."""
+    logger = get_run_logger()
+    stage = validate_data(data_dir, as_of_text(as_of), config_file)
+    staged = str(stage.folder)
+    champion = find_champion(config_file)
+    training = None
+    if retrain or champion is None:
+        logger.info("Training: " + ("requested (retrain)" if retrain else "no champion model yet"))
+        training = train_flow(data_dir=staged, config_file=config_file)
+    else:
+        logger.info(f"Using champion version {champion}; pass retrain=True to train a new model")
+    risk_lists = str(Path(output_dir) / "risk_lists")
+    scoring = score_flow(data_dir=staged, out_dir=risk_lists, capacity=capacity, config_file=config_file)
+    report = report_flow(
+        data_dir=staged,
+        out_dir=str(Path(output_dir) / "reports"),
+        risk_lists_dir=risk_lists,
+        config_file=config_file,
+    )
+    create_markdown_artifact(
+        key="churn-pipeline-outputs",
+        markdown=(
+            f"# Churn pipeline as of {stage.as_of.date()}\n\n"
+            + (f"- Training: {training['decision']}\n" if training else f"- Model: champion v{champion}\n")
+            + f"- Risk list: `{scoring['folder']}`\n- Report: [{report['html']}](file://{report['html']})\n"
+        ),
+        description="Where this run's outputs are",
+    )
+    return {
+        "as_of": str(stage.as_of.date()),
+        "training": training,
+        "risk_list": scoring["folder"],
+        "report": report["html"],
+        "summary": scoring["summary"],
+    }
+
+
+if __name__ == "__main__":
+    churn_pipeline(data_dir="data/sample")

@@ -1,0 +1,67 @@
+"""Pieces every flow shares: settings per run, the validate-and-stage task, retry policy."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from churnguard.config import Settings, load_settings
+from churnguard.data.dataset import load_dataset
+from churnguard.data.stage import MARKER, Stage, read_stage, stage_dataset
+from churnguard.errors import BadInputError
+from churnguard.progress import reporter
+
+
+def run_settings(config_file: str | None, overrides: dict[str, dict[str, Any]] | None = None) -> Settings:
+    """Settings for one run: the config file (or ./churnguard.yaml), environment, then explicit overrides."""
+    return load_settings(config_file, **(overrides or {}))
+
+
+def retry_unless_bad_input(task, task_run, state) -> bool:
+    """Retry passing failures (a busy store, a full disk freed later), never input the user must fix."""
+    try:
+        error = state.result(raise_on_failure=False)
+    except Exception:  # the result could not be read: treat as transient
+        return True
+    return not isinstance(error, BadInputError)
+
+
+# Tasks touching files, DuckDB or MLflow: retried with growing delays, unless the input is bad.
+EXTERNAL = {
+    "retries": 2,
+    "retry_delay_seconds": [5, 30],
+    "retry_condition_fn": retry_unless_bad_input,
+    "cache_policy": NO_CACHE,
+}
+
+
+def as_of_text(as_of: date | str | None) -> str | None:
+    return None if as_of is None else str(as_of)
+
+
+@task(name="validate-data", timeout_seconds=3600, **EXTERNAL)
+def validate_data(data_dir: str, as_of: str | None, config_file: str | None) -> Stage:
+    """Validate the data directory against the contract and stage it as Parquet for the next tasks."""
+    logger = get_run_logger()
+    folder = Path(data_dir)
+    if (folder / MARKER).exists():
+        stage = read_stage(folder)
+        logger.info(f"Using data validated earlier in this run: {stage.describe()}")
+        return stage
+    settings = run_settings(config_file)
+    logger.info(f"Validating {folder.resolve()} ...")
+    dataset = load_dataset(folder, settings.data, as_of)
+    stage = stage_dataset(dataset, settings.paths.work)
+    logger.info(f"Validated {stage.describe()}")
+    for note in stage.notes:
+        logger.info(f"Note: {note}")
+    return stage
+
+
+def say(logger=None):
+    """Progress callback for library code inside a task."""
+    return reporter(logger or get_run_logger())

@@ -1,0 +1,143 @@
+"""Flow ``train-churn-model``: training set over many cutoffs, XGBoost + baselines, MLflow run, registry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from churnguard.atomic import write_file_atomically
+from churnguard.data.stage import Stage
+from features.build import FeatureSpec, build_training_set, discover_spec
+from features.source import source_from_parquet
+from models.registry import register_and_promote
+from models.tracking import configure_tracking, log_training_run
+from models.train import train_churn_model
+from pipelines.common import EXTERNAL, as_of_text, run_settings, say, validate_data
+
+HEADLINE_METRICS = ("pr_auc", "roc_auc", "lift_at_10", "capture_at_10", "expected_profit")
+
+
+def training_overrides(
+    horizon_days: int | None, experiment: str | None, n_trials: int | None
+) -> dict[str, dict[str, Any]]:
+    """Settings sections changed by command-line options."""
+    overrides: dict[str, dict[str, Any]] = {}
+    if horizon_days is not None:
+        overrides["churn"] = {"horizon_days": horizon_days}
+    if experiment is not None or n_trials is not None:
+        overrides["training"] = {
+            k: v for k, v in (("experiment", experiment), ("n_trials", n_trials)) if v is not None
+        }
+    return overrides
+
+
+@task(name="build-training-set", timeout_seconds=3600, **EXTERNAL)
+def training_set_task(stage: Stage, config_file: str | None, overrides: dict) -> dict:
+    """Features and labels for every labelled cutoff before as_of, written next to the staged data."""
+    logger = get_run_logger()
+    settings = run_settings(config_file, overrides)
+    relevant = settings.model_dump(mode="json", include={"features", "churn", "value"})
+    key = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
+    target = stage.folder / f"training_{key}.parquet"
+    source = source_from_parquet(stage.folder, settings.features)
+    spec = discover_spec(source)
+    if not target.exists():
+        write_file_atomically(
+            target, lambda tmp: build_training_set(source, stage.as_of, settings, spec, out_path=tmp)
+        )
+    frame = pd.read_parquet(target, columns=["cutoff", "churned"])
+    logger.info(
+        f"Training set: {len(frame):,} customer-cutoff rows over {frame['cutoff'].nunique()} cutoffs "
+        f"({frame['cutoff'].min().date()} .. {frame['cutoff'].max().date()}), churn rate {frame['churned'].mean():.1%}"
+    )
+    return {"path": str(target), "spec": spec.to_dict()}
+
+
+@task(name="train-and-register", timeout_seconds=7200, **EXTERNAL)
+def train_task(stage: Stage, training: dict, config_file: str | None, overrides: dict, promote: bool) -> dict:
+    """Train and evaluate, log one MLflow run, register the model and decide on promotion."""
+    logger = get_run_logger()
+    settings = run_settings(config_file, overrides)
+    frame = pd.read_parquet(training["path"])
+    spec = FeatureSpec.from_dict(training["spec"])
+    result = train_churn_model(frame, settings, spec, progress=say(logger))
+    logger.info(f"Logging the run to MLflow at {settings.tracking.resolved_uri()} ...")
+    client = configure_tracking(settings)
+    run = log_training_run(result, settings, stage.as_of, stage.fingerprint)
+    decision = register_and_promote(
+        client,
+        settings,
+        run.model_uri,
+        run.run_id,
+        result.split.test,
+        result.test_probabilities,
+        force=promote,
+    )
+    logger.info(f"MLflow run {run.run_id}: {decision.summary()}")
+    return {
+        "run_id": run.run_id,
+        "experiment": settings.training.experiment,
+        "tracking_uri": settings.tracking.resolved_uri(),
+        "model_name": decision.model_name,
+        "version": decision.version,
+        "promoted": decision.promoted,
+        "decision": decision.summary(),
+        "metrics": {k: v for k, v in result.metrics.items()},
+    }
+
+
+def metrics_table(metrics: dict[str, float]) -> list[dict[str, Any]]:
+    """XGBoost vs both baselines on the test cutoff, one row per headline measure."""
+    rows = []
+    for key in HEADLINE_METRICS:
+        rows.append(
+            {
+                "measure": key,
+                "xgboost": round(metrics[f"test_{key}"], 4),
+                "logistic": round(metrics[f"logistic_test_{key}"], 4),
+                "recency": round(metrics[f"recency_test_{key}"], 4),
+            }
+        )
+    for key in ("log_loss", "brier", "ece"):
+        rows.append(
+            {"measure": key, "xgboost": round(metrics[f"test_{key}"], 4), "logistic": None, "recency": None}
+        )
+    return rows
+
+
+@flow(name="train-churn-model", log_prints=True)
+def train_flow(
+    data_dir: str,
+    as_of: date | None = None,
+    horizon_days: int | None = None,
+    experiment: str | None = None,
+    n_trials: int | None = None,
+    promote: bool = False,
+    config_file: str | None = None,
+) -> dict:
+    """Validate the data, train a churn model on temporal splits, track it in MLflow, promote if better."""
+    overrides = training_overrides(horizon_days, experiment, n_trials)
+    stage = validate_data(data_dir, as_of_text(as_of), config_file)
+    training = training_set_task(stage, config_file, overrides)
+    summary = train_task(stage, training, config_file, overrides, promote)
+    create_table_artifact(
+        key="training-metrics",
+        table=metrics_table(summary["metrics"]),
+        description=f"{summary['decision']} (MLflow run {summary['run_id']})",
+    )
+    create_markdown_artifact(
+        key="training-decision",
+        markdown=f"# {summary['decision']}\n\nMLflow run `{summary['run_id']}` in experiment "
+        f"`{summary['experiment']}` at `{summary['tracking_uri']}`.\n",
+    )
+    return summary
+
+
+if __name__ == "__main__":
+    train_flow(data_dir="data/sample")
