@@ -47,11 +47,20 @@ class TemporalSplit:
         return self.test["cutoff"].iloc[0]
 
 
-def temporal_split(frame: pd.DataFrame) -> TemporalSplit:
-    """Split a training set by cutoff: newest = test, second newest = validation, the rest = train.
+def temporal_split(frame: pd.DataFrame, horizon_days: int | None = None) -> TemporalSplit:
+    """Split a training set by cutoff: newest = test, second newest = validation, older ones = train.
+
+    Labels at cutoff ``c`` look at ``[c, c + horizon)``. A training cutoff whose label window reaches
+    past the validation cutoff would teach the booster validation and test outcomes (a purchase in
+    the test horizon decides its label too), so such cutoffs are left out of training: every training
+    row satisfies ``cutoff + horizon <= validation cutoff``.
+
+    Args:
+        frame: labelled rows of several cutoffs.
+        horizon_days: label horizon of the frame; ``None`` keeps every older cutoff in training.
 
     Raises:
-        ValueError: fewer than three cutoffs, or a split without both classes.
+        ValueError: fewer than three cutoffs, no training cutoff left, or a split without both classes.
     """
     cutoffs = sorted(frame["cutoff"].unique())
     if len(cutoffs) < 3:
@@ -59,10 +68,20 @@ def temporal_split(frame: pd.DataFrame) -> TemporalSplit:
             f"need at least 3 labelled cutoffs (train, validation, test), found {len(cutoffs)}: "
             "use a later as_of, or lower features.cutoff_every_days / features.min_history_days"
         )
+    valid_cutoff, test_cutoff = cutoffs[-2], cutoffs[-1]
+    last_train = valid_cutoff - pd.Timedelta(days=horizon_days or 0)
+    train_cutoffs = [c for c in cutoffs[:-2] if c <= last_train]
+    if not train_cutoffs:
+        raise InsufficientDataError(
+            f"no training cutoff: the {len(cutoffs) - 2} cutoff(s) before the validation cutoff "
+            f"{pd.Timestamp(valid_cutoff).date()} all have {horizon_days}-day label windows reaching past "
+            "it, so training on them would leak validation and test outcomes: raise features.max_cutoffs, "
+            "use a later as_of, or lower features.min_history_days"
+        )
     split = TemporalSplit(
-        train=frame[frame["cutoff"] < cutoffs[-2]].reset_index(drop=True),
-        valid=frame[frame["cutoff"] == cutoffs[-2]].reset_index(drop=True),
-        test=frame[frame["cutoff"] == cutoffs[-1]].reset_index(drop=True),
+        train=frame[frame["cutoff"] <= train_cutoffs[-1]].reset_index(drop=True),
+        valid=frame[frame["cutoff"] == valid_cutoff].reset_index(drop=True),
+        test=frame[frame["cutoff"] == test_cutoff].reset_index(drop=True),
     )
     for name in ("train", "valid", "test"):
         labels = getattr(split, name)[LABEL]
@@ -125,10 +144,12 @@ def train_churn_model(
         The trained parts, predictions and every measure (test, validation, baselines).
     """
     say = progress or (lambda message: None)
-    split = temporal_split(frame)
+    split = temporal_split(frame, settings.churn.horizon_days)
     t = settings.training
+    left_out = frame["cutoff"].nunique() - len(split.train_cutoffs) - 2
     say(
-        f"train {len(split.train):,} rows over {len(split.train_cutoffs)} cutoffs, "
+        f"train {len(split.train):,} rows over {len(split.train_cutoffs)} cutoffs "
+        f"({left_out} left out: their labels reach past the validation cutoff), "
         f"validation {len(split.valid):,} rows, test {len(split.test):,} rows"
     )
     preprocessor = Preprocessor.fit(split.train)
