@@ -29,7 +29,7 @@ class Preprocessor:
         categories = {
             name: sorted(str(v) for v in frame[name].dropna().unique())
             for name in names
-            if is_categorical(name)
+            if is_categorical(name, frame[name])  # a numeric attribute (attr_age) stays a number
         }
         return cls(features=names, categories=categories)
 
