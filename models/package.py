@@ -16,6 +16,8 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from mlflow.models import ModelSignature
+from mlflow.types.schema import ColSpec, Schema
 
 from features.build import FeatureSpec
 from models.calibrate import Calibrator
@@ -117,7 +119,11 @@ def log_churn_model(parts: ModelParts, input_example: pd.DataFrame) -> mlflow.mo
     """Log the model into the active MLflow run with a signature inferred from real inputs and outputs."""
     model = ChurnModel.from_parts(parts)
     example = input_example[parts.preprocessor.features].head(5)
-    signature = mlflow.models.infer_signature(example, model.predict(None, example))
+    inferred = mlflow.models.infer_signature(example, model.predict(None, example))
+    # Inference marks a column optional when the example happens to hold a missing value there; the
+    # model needs every feature column (values may be missing), so all of them are required.
+    columns = [ColSpec(c.type, c.name, required=True) for c in inferred.inputs.inputs]
+    signature = ModelSignature(inputs=Schema(columns), outputs=inferred.outputs)
     with tempfile.TemporaryDirectory() as tmp:
         artifacts = save_artifacts(parts, Path(tmp))
         return mlflow.pyfunc.log_model(
