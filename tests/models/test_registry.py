@@ -1,0 +1,167 @@
+"""Registry: every model becomes a challenger; only a better one (or a forced one) becomes champion."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.exceptions import MlflowException
+
+from churnguard.config import PromotionSettings, RegistrySettings
+from models.registry import (
+    CHALLENGER,
+    CHAMPION,
+    NoChampionError,
+    champion_info,
+    load_champion,
+    register_and_promote,
+)
+from models.tracking import configure_tracking
+
+NAME = "churnguard-churn"
+
+
+@pytest.fixture(scope="module")
+def story(runs, trained, weak):
+    """Register, in order: the weak model, the good one, the weak one again, the good one with a
+    minimum gain it cannot reach. Returns each decision by name."""
+    settings = runs.settings
+    strict = settings.model_copy(update={"promotion": PromotionSettings(min_gain=0.05)})
+    steps = [
+        ("first", runs.weak, weak, settings),
+        ("better", runs.good, trained, settings),
+        ("worse", runs.weak, weak, settings),
+        ("small gain", runs.good, trained, strict),
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        client = configure_tracking(settings)
+        return {
+            name: register_and_promote(
+                client, config, run.model_uri, run.run_id, result.split.test, result.test_probabilities
+            )
+            for name, run, result, config in steps
+        }
+
+
+@pytest.fixture(scope="module")
+def champion(story, runs):
+    """The champion loaded by alias, the way scoring loads it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        configure_tracking(runs.settings)
+        return mlflow.pyfunc.load_model(f"models:/{NAME}@{CHAMPION}")
+
+
+def test_the_first_model_becomes_champion(story, weak):
+    first = story["first"]
+    assert (first.version, first.promoted, first.champion_version) == ("1", True, None)
+    assert "first model" in first.reason
+    assert first.challenger_score == pytest.approx(weak.metrics["test_pr_auc"])
+
+
+def test_a_better_model_is_promoted(story, trained, weak):
+    better = story["better"]
+    assert (better.version, better.promoted, better.champion_version) == ("2", True, "1")
+    assert better.challenger_score == pytest.approx(trained.metrics["test_pr_auc"])
+    # The champion was loaded from the registry and re-scored on the same test rows.
+    assert better.champion_score == pytest.approx(weak.metrics["test_pr_auc"])
+    assert better.challenger_score > better.champion_score
+    assert "beats champion v1" in better.reason
+
+
+def test_a_worse_model_is_refused(story):
+    worse = story["worse"]
+    assert (worse.version, worse.promoted, worse.champion_version) == ("3", False, "2")
+    assert worse.challenger_score < worse.champion_score
+    assert "does not beat champion v2" in worse.reason
+
+
+def test_a_gain_below_the_minimum_is_refused(story):
+    small = story["small gain"]
+    assert (small.version, small.promoted) == ("4", False)
+    assert small.challenger_score == pytest.approx(small.champion_score)
+    assert "min gain 0.05" in small.reason
+
+
+def test_aliases_follow_the_decisions(story, tracking):
+    assert str(tracking.get_model_version_by_alias(NAME, CHAMPION).version) == "2"
+    assert str(tracking.get_model_version_by_alias(NAME, CHALLENGER).version) == "4"
+
+
+def test_the_decision_and_both_scores_are_tags_on_the_version(story, tracking, runs):
+    refused = tracking.get_model_version(NAME, "3").tags
+    decision = story["worse"]
+    assert refused["promotion_decision"] == "not promoted"
+    assert refused["promotion_reason"] == decision.reason
+    assert refused["promotion_metric"] == "pr_auc"
+    assert float(refused["challenger_pr_auc"]) == pytest.approx(decision.challenger_score, abs=1e-6)
+    assert float(refused["champion_pr_auc"]) == pytest.approx(decision.champion_score, abs=1e-6)
+    assert refused["compared_with_version"] == "2"
+    assert refused["run_id"] == runs.weak.run_id
+
+    first = tracking.get_model_version(NAME, "1").tags
+    assert first["promotion_decision"] == "promoted"
+    assert "champion_pr_auc" not in first
+
+
+def test_force_promotes_a_worse_model(runs, trained, weak, tracking):
+    settings = runs.settings.model_copy(update={"registry": RegistrySettings(model_name="churnguard-forced")})
+    test = trained.split.test
+    register_and_promote(
+        tracking, settings, runs.good.model_uri, runs.good.run_id, test, trained.test_probabilities
+    )
+    forced = register_and_promote(
+        tracking, settings, runs.weak.model_uri, runs.weak.run_id, test, weak.test_probabilities, force=True
+    )
+    assert forced.promoted and "forced" in forced.reason
+    assert forced.challenger_score < forced.champion_score
+    assert str(tracking.get_model_version_by_alias("churnguard-forced", CHAMPION).version) == "2"
+    assert tracking.get_model_version("churnguard-forced", "2").tags["promotion_decision"] == "promoted"
+
+
+def test_the_champion_loads_by_alias_and_returns_calibrated_probabilities(champion, trained):
+    test = trained.split.test
+    out = champion.predict(test[trained.parts.preprocessor.features])
+
+    assert list(out.columns) == ["churn_probability", "raw_score"]
+    p = out["churn_probability"].to_numpy()
+    assert np.all((p >= 0) & (p <= 1))
+    np.testing.assert_allclose(p, trained.test_probabilities, rtol=1e-6)
+    # Calibrated, not the raw booster output: class weights push raw scores above the churn rate.
+    assert abs(p.mean() - trained.metrics["test_churn_rate"]) < abs(
+        out["raw_score"].mean() - trained.metrics["test_churn_rate"]
+    )
+
+
+@pytest.mark.parametrize(
+    "break_input",
+    [
+        lambda frame: frame.drop(columns="recency_days"),
+        lambda frame: frame.drop(columns="attr_region"),
+        lambda frame: frame.assign(recency_days="long ago"),
+    ],
+    ids=["numeric column missing", "categorical column missing", "text in a numeric column"],
+)
+def test_the_signature_is_enforced(champion, trained, break_input):
+    features = trained.split.test[trained.parts.preprocessor.features].head(20)
+    with pytest.raises(MlflowException):
+        champion.predict(break_input(features))
+
+
+def test_load_champion_and_champion_info(story, runs, tracking, trained, sample):
+    version, _, model = load_champion(runs.settings, tracking)
+    assert str(version.version) == "2"
+    assert model.features == trained.parts.preprocessor.features
+
+    info = champion_info(runs.settings, tracking)
+    assert (info["version"], info["run_id"]) == ("2", runs.good.run_id)
+    assert info["as_of"] == str(sample.dataset.as_of.date())
+    assert info["metrics"]["pr_auc"] == pytest.approx(trained.metrics["test_pr_auc"])
+
+
+def test_no_champion_is_a_clear_error(runs, tracking):
+    settings = runs.settings.model_copy(update={"registry": RegistrySettings(model_name="nobody")})
+    with pytest.raises(NoChampionError, match=r"no model has the 'champion' alias.*churn train"):
+        load_champion(settings, tracking)
+    assert champion_info(settings, tracking) is None
