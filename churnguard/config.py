@@ -147,10 +147,11 @@ class TrackingSettings(BaseModel):
         return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
 
     def artifact_location(self) -> str | None:
-        """Artifacts beside the embedded store; a remote server chooses its own."""
-        if self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"):
+        """Artifacts beside a SQLite store's file (never MLflow's default ./mlruns); a server chooses its own."""
+        uri = self.resolved_uri()
+        if not uri.startswith("sqlite:///"):
             return None
-        return (self.home / "mlartifacts").resolve().as_uri()
+        return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").resolve().as_uri()
 
 
 class TierSettings(BaseModel):
