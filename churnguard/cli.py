@@ -71,6 +71,8 @@ def _config(value: Path | None) -> str | None:
 def _prepare_runtime() -> None:
     # XGBoost's OpenMP threads spin while idle; on a shared 2-core box that costs several times the work.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # The ephemeral Prefect server creates its database on first start: 20 s is too short on a busy machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
 def _run(action: Callable[[], Any]) -> Any:
