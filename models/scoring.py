@@ -19,6 +19,7 @@ from models.reasons import explain
 from models.train import customer_value
 
 TIERS = ("critical", "high", "medium", "low")
+CSV_DECIMALS = {"churn_probability": 6, "percentile": 4, "customer_value": 2, "value_at_risk": 2}
 RISK_LIST_COLUMNS = [
     "customer_id",
     "as_of",
@@ -70,10 +71,9 @@ def assign_groups(risk: pd.DataFrame, outreach: OutreachSettings, as_of: pd.Time
     groups[positions] = "outreach"
     groups[risk.index.get_indexer(control)] = "control"
     if outreach.capacity is not None:
-        contacted = np.flatnonzero(groups == "outreach")
-        groups[contacted[outreach.capacity :]] = (
-            "none"  # rounding of the control share must not exceed capacity
-        )
+        # Rounding of the control share must not exceed capacity: drop the lowest values at risk.
+        contacted = positions[groups[positions] == "outreach"]
+        groups[contacted[outreach.capacity :]] = "none"
     return groups
 
 
@@ -252,7 +252,9 @@ def write_risk_list(scored: ScoredList, out_dir: Path, as_of: pd.Timestamp) -> P
 
     def fill(tmp: Path) -> None:
         scored.risk_list.to_parquet(tmp / "risk_list.parquet", index=False)
-        scored.risk_list.to_csv(tmp / "risk_list.csv", index=False, encoding="utf-8-sig", float_format="%.6g")
+        # Fixed decimals, not significant digits: 1234567.89 must not reach a spreadsheet as 1.23457e+06.
+        readable = scored.risk_list.round(CSV_DECIMALS)
+        readable.to_csv(tmp / "risk_list.csv", index=False, encoding="utf-8-sig")
         (tmp / "summary.json").write_text(json.dumps(scored.summary, indent=2), encoding="utf-8")
 
     replace_folder(folder, fill)
