@@ -34,7 +34,11 @@ def recent_runs(
         experiment_names=[name], max_results=limit, order_by=["attributes.start_time DESC"]
     )
     model = settings.registry.model_name
-    versions = {v.run_id: v for v in client.search_model_versions(f"name='{model}'")}
+    # search_model_versions leaves aliases empty in MLflow 3.17; get_model_version fills them.
+    versions = {
+        v.run_id: client.get_model_version(model, v.version)
+        for v in client.search_model_versions(f"name='{model}'")
+    }
     champion = champion_version(client, model)
     if runs.empty:
         return pd.DataFrame(), _describe(champion)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,16 +32,33 @@ def configure_tracking(settings: Settings) -> MlflowClient:
         A client bound to that store.
     """
     uri = settings.tracking.resolved_uri()
+    artifact_location = settings.tracking.artifact_location()
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    with _environment_kept("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        # MLflow 3 also exports these URIs to os.environ; keeping the environment as the user set it
+        # lets later settings in the same process (tests, notebooks, workers) resolve their own store.
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     name = settings.training.experiment
     if client.get_experiment_by_name(name) is None:
-        client.create_experiment(name, artifact_location=settings.tracking.artifact_location())
+        client.create_experiment(name, artifact_location=artifact_location)
     mlflow.set_experiment(name)
     return client
+
+
+@contextmanager
+def _environment_kept(*names: str) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def git_commit() -> str:

@@ -20,3 +20,4 @@ def pytest_configure(config) -> None:
     os.environ["CHURNGUARD_PATHS__WORK"] = str(home / "work")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # XGBoost threads must not spin on a 2-core CI box
     os.environ["MPLBACKEND"] = "Agg"
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"  # MLflow would write ~/.config/mlflow/telemetry.json
