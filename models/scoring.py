@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,13 +14,14 @@ import pandas as pd
 
 from churnguard.atomic import replace_folder
 from churnguard.config import OutreachSettings, Settings, TierSettings
-from models.package import ChurnModel
+from models.package import BIAS, ChurnModel
 from models.playbook import suggest_actions
-from models.reasons import explain
+from models.reasons import MAX_REASONS, Explanations, explain
 from models.train import customer_value
 
 TIERS = ("critical", "high", "medium", "low")
 CSV_DECIMALS = {"churn_probability": 6, "percentile": 4, "customer_value": 2, "value_at_risk": 2}
+SIGNATURE_ROWS = 1_000  # rows on which the pyfunc enforces the model signature
 RISK_LIST_COLUMNS = [
     "customer_id",
     "as_of",
@@ -111,8 +113,8 @@ def score_customers(
 
     Args:
         features: ``features.build.build_features`` output at ``as_of`` with the model's feature spec.
-        pyfunc: the loaded MLflow model (enforces the signature).
-        model: the churnguard model inside it (contributions for reasons).
+        pyfunc: the loaded MLflow model (its signature is enforced).
+        model: the churnguard model inside it (probabilities and contributions for reasons).
         settings: tiers, outreach, playbook, value margin, contribution policy.
         model_name: registered model name, written on every row.
         model_version: registered version (or ``run`` for an unregistered URI).
@@ -125,47 +127,36 @@ def score_customers(
     """
     say = progress or (lambda message: None)
     check_signature(pyfunc, features)
-    inputs = features[model.features]
     batch = settings.scoring.batch_rows
-    probabilities = (
-        np.concatenate(
-            [
-                pyfunc.predict(inputs.iloc[i : i + batch])["churn_probability"].to_numpy()
-                for i in range(0, len(inputs), batch)
-            ]
-        )
-        if len(inputs)
-        else np.zeros(0)
-    )
-    say(f"scored {len(inputs):,} customers with {model_name} v{model_version}")
+    probabilities = _probabilities(features, pyfunc, model, batch)
+    say(f"scored {len(features):,} customers with {model_name} v{model_version}")
     order = np.argsort(-probabilities, kind="stable")
-    ranked = features.iloc[order].reset_index(drop=True)
     p = probabilities[order]
     risk = pd.DataFrame(
         {
-            "customer_id": ranked["customer_id"].to_numpy(),
+            "customer_id": features["customer_id"].to_numpy()[order],
             "as_of": as_of.date(),
             "churn_probability": p,
             "rank": np.arange(1, len(p) + 1),
             "percentile": 100.0 * (1 - np.arange(len(p)) / max(len(p), 1)),
             "risk_tier": risk_tiers(p, settings.scoring.tiers),
-            "customer_value": customer_value(ranked, settings.value.margin),
+            "customer_value": customer_value(features, settings.value.margin)[order],
         }
     )
     risk["value_at_risk"] = risk["churn_probability"] * risk["customer_value"]
-    risk["rfm_segment"] = ranked["rfm_segment"].to_numpy() if "rfm_segment" in ranked else "unknown"
+    segments = (
+        features["rfm_segment"].to_numpy(dtype=object)[order] if "rfm_segment" in features else "unknown"
+    )
+    risk["rfm_segment"] = segments
     risk["group"] = assign_groups(risk, settings.outreach, as_of)
 
-    explained = _contributions(ranked[model.features], model, risk, settings, say)
-    reasons = explain(ranked, explained, model.parts.feature_spec)
-    for column, values in reasons.columns().items():
-        risk[column] = values
+    exact = _exact_rows(risk["group"].to_numpy(), order, settings)
+    reasons = _reasons(features, model, exact, batch, say)
+    texts, kinds = reasons.texts[order], reasons.kinds[order]
+    for slot in range(MAX_REASONS):
+        risk[f"reason_{slot + 1}"] = texts[:, slot]
     actions, rules = suggest_actions(
-        settings.scoring.playbook,
-        reasons.kinds,
-        risk["rfm_segment"],
-        risk["risk_tier"],
-        risk["customer_value"],
+        settings.scoring.playbook, kinds, risk["rfm_segment"], risk["risk_tier"], risk["customer_value"]
     )
     risk["suggested_action"] = actions
     risk["model_name"] = model_name
@@ -175,36 +166,78 @@ def score_customers(
     return ScoredList(risk_list=risk, summary=summary)
 
 
-def _contributions(
-    inputs: pd.DataFrame,
-    model: ChurnModel,
-    risk: pd.DataFrame,
-    settings: Settings,
-    say: Callable[[str], None],
-) -> pd.DataFrame:
-    """Approximate contributions for everyone; exact TreeSHAP where the policy asks for it."""
-    policy, cap = settings.scoring.exact_contributions, settings.scoring.exact_max_rows
-    batch = settings.scoring.batch_rows
-    if policy == "all" and len(inputs) <= cap:
-        return model.contributions(inputs)
-    parts = [
-        model.contributions(inputs.iloc[i : i + batch], approximate=True)
-        for i in range(0, len(inputs), batch)
+def _probabilities(
+    features: pd.DataFrame, pyfunc: mlflow.pyfunc.PyFuncModel, model: ChurnModel, batch: int
+) -> np.ndarray:
+    """Calibrated probabilities; the pyfunc enforces the signature on the first rows.
+
+    Column types are the same in every row, so enforcing the signature (which converts and checks
+    each column, about as slow as the prediction itself) once on a head is enough; the rest goes
+    straight to the model inside the pyfunc, which computes exactly what ``pyfunc.predict`` would.
+    """
+    if features.empty:
+        return np.zeros(0)
+    head = features.iloc[:SIGNATURE_ROWS]
+    parts = [pyfunc.predict(head[model.features])["churn_probability"].to_numpy()]
+    parts += [
+        model.predict(None, features.iloc[i : i + batch])["churn_probability"].to_numpy()
+        for i in range(SIGNATURE_ROWS, len(features), batch)
     ]
-    contributions = pd.concat(parts) if parts else model.contributions(inputs)
-    exact_rows = (
-        np.flatnonzero(risk["group"].to_numpy() == "outreach")
-        if policy == "outreach"
-        else (np.arange(len(inputs)) if policy == "all" else np.zeros(0, dtype=int))
-    )
-    exact_rows = exact_rows[:cap]  # rows are ranked, so the cap keeps the riskiest
-    if len(exact_rows):
-        contributions.iloc[exact_rows] = model.contributions(inputs.iloc[exact_rows]).to_numpy()
+    return np.concatenate(parts)
+
+
+def _exact_rows(groups: np.ndarray, order: np.ndarray, settings: Settings) -> np.ndarray:
+    """Which customers (in ``features`` order) get exact TreeSHAP reasons, the riskiest first up to the cap.
+
+    Args:
+        groups: ``group`` per customer in ranked order.
+        order: the ranking (position in ``features`` of each ranked customer).
+        settings: the contribution policy and its cap.
+    """
+    policy = settings.scoring.exact_contributions
+    if policy == "outreach":
+        ranked = np.flatnonzero(groups == "outreach")
+    else:
+        ranked = np.arange(len(order) if policy == "all" else 0)
+    exact = np.zeros(len(order), dtype=bool)
+    exact[order[ranked[: settings.scoring.exact_max_rows]]] = True
+    return exact
+
+
+def _reasons(
+    features: pd.DataFrame, model: ChurnModel, exact: np.ndarray, batch: int, say: Callable[[str], None]
+) -> Explanations:
+    """Reasons for every customer, a batch at a time so that contributions never fill memory."""
+    n = len(features)
+    texts = np.full((n, MAX_REASONS), None, dtype=object)
+    kinds = np.full((n, MAX_REASONS), None, dtype=object)
+    timings = {"contributions": 0.0, "wording": 0.0}
+    for start in range(0, n, batch):
+        rows = features.iloc[start : start + batch]
+        began = time.perf_counter()
+        contributions = _contributions(rows, model, exact[start : start + len(rows)])
+        worded = time.perf_counter()
+        explained = explain(rows, contributions, model.parts.feature_spec)
+        timings["contributions"] += worded - began
+        timings["wording"] += time.perf_counter() - worded
+        texts[start : start + len(rows)] = explained.texts
+        kinds[start : start + len(rows)] = explained.kinds
+    n_exact = int(exact.sum())
     say(
-        f"reasons: exact TreeSHAP for {len(exact_rows):,} customers, approximate for the other "
-        f"{len(inputs) - len(exact_rows):,}"
+        f"reasons: exact TreeSHAP for {n_exact:,} customers, approximate for the other {n - n_exact:,} "
+        f"(contributions {timings['contributions']:.1f} s, wording {timings['wording']:.1f} s)"
     )
-    return contributions
+    return Explanations(texts=texts, kinds=kinds)
+
+
+def _contributions(rows: pd.DataFrame, model: ChurnModel, exact: np.ndarray) -> pd.DataFrame:
+    """Exact TreeSHAP contributions where ``exact`` says so, XGBoost's approximation elsewhere."""
+    if not exact.any() or exact.all():
+        return model.contributions(rows, approximate=not exact.any())
+    values = np.empty((len(rows), len(model.features) + 1), dtype=np.float32)
+    values[~exact] = model.contributions(rows[~exact], approximate=True).to_numpy()
+    values[exact] = model.contributions(rows[exact]).to_numpy()
+    return pd.DataFrame(values, columns=[*model.features, BIAS], index=rows.index)
 
 
 def _summary(
