@@ -48,4 +48,4 @@ bench: install  ## the benchmarks (1M customers; several minutes)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:  ## remove generated data, stores and caches (keeps .venv)
-	rm -rf data output .churnguard .pytest_cache .ruff_cache
+	rm -rf data output .churnguard mlruns .pytest_cache .ruff_cache test-artifacts
