@@ -34,8 +34,8 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
 
 ConfigOption = Annotated[
     Path | None,
@@ -73,6 +73,8 @@ def _prepare_runtime() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # The ephemeral Prefect server creates its database on first start: 20 s is too short on a busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    # Usage telemetry fails noisily on closed networks and contends for the ephemeral server's database.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 def _run(action: Callable[[], Any]) -> Any:
