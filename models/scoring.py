@@ -14,7 +14,7 @@ import pandas as pd
 
 from churnguard.atomic import replace_folder
 from churnguard.config import OutreachSettings, Settings, TierSettings
-from models.package import BIAS, ChurnModel
+from models.package import ChurnModel
 from models.playbook import suggest_actions
 from models.reasons import MAX_REASONS, Explanations, explain
 from models.train import customer_value
@@ -231,13 +231,17 @@ def _reasons(
 
 
 def _contributions(rows: pd.DataFrame, model: ChurnModel, exact: np.ndarray) -> pd.DataFrame:
-    """Exact TreeSHAP contributions where ``exact`` says so, XGBoost's approximation elsewhere."""
-    if not exact.any() or exact.all():
-        return model.contributions(rows, approximate=not exact.any())
-    values = np.empty((len(rows), len(model.features) + 1), dtype=np.float32)
-    values[~exact] = model.contributions(rows[~exact], approximate=True).to_numpy()
-    values[exact] = model.contributions(rows[exact]).to_numpy()
-    return pd.DataFrame(values, columns=[*model.features, BIAS], index=rows.index)
+    """Exact TreeSHAP contributions where ``exact`` says so, XGBoost's approximation elsewhere.
+
+    The approximation runs on the whole batch (selecting the other rows would copy the batch and cost
+    more than approximating the few exact ones too), then exact rows are overwritten.
+    """
+    if exact.all():
+        return model.contributions(rows)
+    contributions = model.contributions(rows, approximate=True)
+    if exact.any():
+        contributions.iloc[np.flatnonzero(exact)] = model.contributions(rows[exact]).to_numpy()
+    return contributions
 
 
 def _summary(
