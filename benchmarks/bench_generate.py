@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import resource
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -16,27 +15,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from measure import RssSampler  # benchmarks/ is on sys.path when a script runs
+
 from churnguard.data.generate import generate_sample
-
-
-class RssSampler(threading.Thread):
-    """Samples this process's resident memory every 50 ms and keeps the highest value."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak = 0
-        self._halt = threading.Event()
-        self._process = psutil.Process()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            self.peak = max(self.peak, self._process.memory_info().rss)
-            self._halt.wait(0.05)
-
-    def stop(self) -> int:
-        self._halt.set()
-        self.join()
-        return self.peak
 
 
 def main() -> None:

@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -29,30 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 # Before XGBoost loads: OpenMP threads spinning while they wait slow a shared 2-core machine down.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from measure import RssSampler  # benchmarks/ is on sys.path when a script runs
+
 from churnguard.config import Settings
 from churnguard.data.generate import generate_sample
 
 GiB = 2**30
-
-
-class RssSampler(threading.Thread):
-    """Samples this process's resident memory every 20 ms and keeps the highest value."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak = 0
-        self._halt = threading.Event()
-        self._process = psutil.Process()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            self.peak = max(self.peak, self._process.memory_info().rss)
-            self._halt.wait(0.02)
-
-    def stop(self) -> int:
-        self._halt.set()
-        self.join()
-        return self.peak
 
 
 def settings_for(work: Path) -> Settings:
