@@ -134,9 +134,12 @@ def test_rows_at_or_after_the_cutoff_change_no_feature(make_source, settings, de
 
 
 def test_training_set_cutoffs_and_labels(make_source, settings):
+    settings = settings.model_copy(
+        update={"features": settings.features.model_copy(update={"max_cutoffs": None})}
+    )  # every cutoff the history allows
     tables = rich_tables()
     as_of = pd.Timestamp("2024-12-01", tz="UTC")
-    source = make_source(as_of="2030-01-01", **tables)
+    source = make_source(as_of="2030-01-01", config=settings, **tables)
     frame = build_training_set(source, as_of, settings)
 
     assert list(frame.columns[:4]) == ["customer_id", "cutoff", "trailing_spend", "churned"]
