@@ -13,19 +13,20 @@ from pathlib import Path
 
 import ibis
 import pandas as pd
+import pyarrow.compute as pc
 from ibis.expr.types import Table
 
 from churnguard.config import Settings
 from churnguard.errors import InsufficientDataError
 from features import engagement, segments, subscriptions, transactions
-from features.cutoffs import cutoff_table, normalize_cutoffs, training_cutoffs
+from features.cutoffs import CutoffTable, cutoff_table, normalize_cutoffs, training_cutoffs
 from features.source import FeatureSource
+from features.timeutil import NO_TIME, join_recent
 
 ID_COLUMNS = ["customer_id", "cutoff"]
 LABEL = "churned"
 VALUE_COLUMN = "trailing_spend"  # net spend of the value window: the basis of customer value, not a feature
 CATEGORICAL_FEATURES = {"rfm_segment", "nps_class", "sub_plan"}
-_NO_TIME = ibis.null("timestamp('UTC')")
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def _attributes(customers: Table, spec: FeatureSpec) -> Table:
 
     An attribute the spec wants but the data lacks (scoring data without a training column) is empty.
     """
-    columns = {"_signup_ts": customers.signup_ts if "signup_ts" in customers.columns else _NO_TIME}
+    columns = {"_signup_ts": customers.signup_ts if "signup_ts" in customers.columns else NO_TIME}
     for name in spec.attribute_columns:
         numeric = name in spec.numeric_attributes
         if name in customers.columns:
@@ -96,30 +97,41 @@ def _attributes(customers: Table, spec: FeatureSpec) -> Table:
     return customers.select("customer_id", **columns)
 
 
-def population(source: FeatureSource, cuts: Table, settings: Settings) -> Table:
-    """Who is scored at each cutoff: active buyers (inactivity) or active subscribers (subscription)."""
+def _cutoffs(cutoffs: Sequence[str | pd.Timestamp], settings: Settings, spec: FeatureSpec) -> CutoffTable:
+    f = settings.features
+    windows = transactions.window_days(f, settings.churn, settings.value)
+    if spec.event_types:
+        windows |= set(f.engagement_windows_days)
+    return cutoff_table(cutoffs, windows, settings.churn.horizon_days)
+
+
+def population(source: FeatureSource, cuts: CutoffTable, settings: Settings) -> Table:
+    """Who is scored at each cutoff: active buyers (inactivity) or active subscribers (subscription).
+
+    ``cuts`` must hold the start of the ``churn.lookback_days`` window (``feature_table`` builds it so).
+    """
     if settings.churn.definition == "subscription":
         if source.subscriptions is None:
             raise InsufficientDataError(
                 "churn.definition is 'subscription' but the data has no subscriptions table"
             )
-        subs = subscriptions.subscription_aggregates(source.subscriptions, cuts)
+        subs = subscriptions.subscription_aggregates(source.subscriptions, cuts.table)
         return subs.filter(subs.sub_n_active > 0).select(*ID_COLUMNS)
     tx = source.transactions
-    recent = transactions.join_recent(
-        tx.filter(tx.amount > 0).select("customer_id", "ts"), cuts, "ts", settings.churn.lookback_days
+    recent = join_recent(
+        tx.filter(tx.amount > 0).select("customer_id", "ts"), cuts.table, "ts", settings.churn.lookback_days
     )
     return recent.select(*ID_COLUMNS).distinct()
 
 
-def labels(source: FeatureSource, cuts: Table, settings: Settings) -> Table:
+def labels(source: FeatureSource, cuts: CutoffTable, settings: Settings) -> Table:
     """(customer_id, cutoff) pairs that did NOT churn in ``[cutoff, cutoff + horizon)``."""
-    horizon = settings.churn.horizon_days
+    c = cuts.table
     if settings.churn.definition == "subscription":
-        return subscriptions.still_subscribed(source.subscriptions, cuts, horizon)
+        return subscriptions.still_subscribed(source.subscriptions, c)
     tx = source.transactions
     buys = tx.filter(tx.amount > 0).select("customer_id", "ts")
-    later = buys.join(cuts, [buys.ts >= cuts.cutoff, buys.ts < cuts.cutoff + ibis.interval(days=horizon)])
+    later = buys.join(c, [buys.ts >= c.cutoff, buys.ts < c.label_end])
     return later.select(*ID_COLUMNS).distinct()
 
 
@@ -140,33 +152,48 @@ def feature_table(
         with_labels: add the ``churned`` label (0/1); the caller must only pass fully labelled cutoffs.
 
     Returns:
-        Columns ``customer_id``, ``cutoff``, ``trailing_spend``, [``churned``], then the features.
+        Columns ``customer_id``, ``cutoff``, ``trailing_spend``, [``churned``], then the features, in
+        no particular row order (``to_frame`` sorts by cutoff and customer).
     """
     f, churn, value = settings.features, settings.churn, settings.value
-    cuts = cutoff_table(cutoffs)
-    t = population(source, cuts, settings)
+    cuts = _cutoffs(cutoffs, settings, spec)
     tx = source.transactions
-    t = _attach(t, transactions.window_aggregates(tx, cuts, f, churn, value))
+    recent = transactions.window_aggregates(tx, cuts.table, f, churn, value)
+    if churn.definition == "inactivity":
+        # Active buyers are exactly the customers with a purchase in the lookback window.
+        t = recent.filter(recent._n_lookback > 0)
+    else:
+        t = _attach(population(source, cuts, settings), recent)
     t = _attach(t, transactions.history_aggregates(tx, cuts))
     attributes = _attributes(source.customers, spec)
     t = t.left_join(attributes, t.customer_id == attributes.customer_id).drop("customer_id_right")
 
     columns = transactions.finish_transaction_features(t, f, t._signup_ts)
-    columns["_n_lookback"] = t._n_lookback.fill_null(0)
-    columns["_spend_lookback"] = t._spend_lookback.fill_null(0.0)
     for name in spec.attribute_columns:
         value = t[f"attr_{name}"]
         columns[f"attr_{name}"] = value if name in spec.numeric_attributes else value.fill_null("unknown")
+    # Purchases and attributes first: RFM scores need only these, so their ranking (a sort per cutoff)
+    # runs on a narrow table and the event and subscription aggregates are computed once.
+    base = t.select(
+        customer_id=t.customer_id,
+        cutoff=t.cutoff,
+        trailing_spend=t.trailing_spend.fill_null(0.0),
+        _n_lookback=t._n_lookback.fill_null(0),
+        _spend_lookback=t._spend_lookback.fill_null(0.0),
+        **columns,
+    )
+    scores = segments.rfm_scores(base, frequency="_n_lookback", monetary="_spend_lookback")
+    t = base.drop("_n_lookback", "_spend_lookback")
+    columns = {}
 
     if spec.event_types:
         windows = f.engagement_windows_days
         if source.events is not None:
-            t = _attach(
-                t,
-                engagement.window_aggregates(
-                    source.events, cuts, spec.event_types, spec.valued_event_types, windows
-                ),
+            per_type = engagement.window_aggregates(
+                source.events, cuts.table, spec.event_types, spec.valued_event_types, windows
             )
+            for table in per_type:
+                t = _attach(t, table)
             t = _attach(t, engagement.history_aggregates(source.events, cuts, spec.event_types))
         else:
             t = t.mutate(**_absent_event_columns(spec, windows))
@@ -176,9 +203,9 @@ def feature_table(
 
     if spec.has_subscriptions:
         if source.subscriptions is not None:
-            t = _attach(t, subscriptions.subscription_aggregates(source.subscriptions, cuts))
+            t = _attach(t, subscriptions.subscription_aggregates(source.subscriptions, cuts.table))
         else:
-            t = t.mutate(sub_n_active=ibis.literal(0), sub_n_ended=ibis.literal(0), _sub_first_start=_NO_TIME)
+            t = t.mutate(sub_n_active=ibis.literal(0), sub_n_ended=ibis.literal(0), _sub_first_start=NO_TIME)
         # Columns of the model's spec that this data lacks: no MRR, no plan.
         if "sub_mrr" not in t.columns:
             t = t.mutate(sub_mrr=ibis.null("float64"))
@@ -188,23 +215,17 @@ def feature_table(
             subscriptions.finish_subscription_features(t, spec.subscription_mrr, spec.subscription_plan)
         )
 
-    out = t.select(
-        customer_id=t.customer_id,
-        cutoff=t.cutoff,
-        trailing_spend=t.trailing_spend.fill_null(0.0)
-        if "trailing_spend" in t.columns
-        else ibis.literal(0.0),
-        **columns,
-    )
-    out = segments.add_rfm(out, frequency="_n_lookback", monetary="_spend_lookback").drop(
-        "_n_lookback", "_spend_lookback"
-    )
+    out = t.select(*base.drop("_n_lookback", "_spend_lookback").columns, **columns)
+    out = _attach(out, scores)
     if with_labels:
         kept = labels(source, cuts, settings).mutate(_kept=ibis.literal(1))
         out = _attach(out, kept)
         out = out.mutate(churned=(out._kept.isnull()).cast("int8")).drop("_kept")
         out = out.relocate(LABEL, after=VALUE_COLUMN)
-    return out.order_by(["cutoff", "customer_id"])
+    # Back to the tz-aware cutoff of the caller (a lookup in the small cutoff table, not a cast per row).
+    stamps = cuts.table.select("cutoff", "cutoff_utc")
+    out = out.join(stamps, "cutoff")
+    return out.mutate(cutoff=out.cutoff_utc).drop("cutoff_utc")
 
 
 def _absent_event_columns(spec: FeatureSpec, windows: Sequence[int]) -> dict:
@@ -215,7 +236,7 @@ def _absent_event_columns(spec: FeatureSpec, windows: Sequence[int]) -> dict:
         for w in windows:
             columns[f"evt_{slug}_count_{w}d"] = ibis.literal(0)
             columns[f"evt_{slug}_active_days_{w}d"] = ibis.literal(0)
-        columns[f"_last_{slug}"] = ibis.null("timestamp('UTC')")
+        columns[f"_last_{slug}"] = NO_TIME
         if event_type in spec.valued_event_types:
             columns[f"evt_{slug}_value_mean_{max(windows)}d"] = ibis.null("float64")
     if engagement.NPS_EVENT in spec.event_types:
@@ -243,7 +264,13 @@ def is_categorical(name: str, values: pd.Series | None = None) -> bool:
 
 def to_frame(source: FeatureSource, expr: Table) -> pd.DataFrame:
     """Execute a feature expression into pandas with stable dtypes (float64 features, text categoricals)."""
-    frame = source.backend.execute(expr)
+    # Through Arrow: ibis's own execute() turns every column holding a null into Python objects, and
+    # Arrow sorts the rows faster than pandas (which would move each column separately).
+    table = source.backend.to_pyarrow(expr)
+    frame = table.take(
+        pc.sort_indices(table, sort_keys=[("cutoff", "ascending"), ("customer_id", "ascending")])
+    )
+    frame = frame.to_pandas()
     for name in frame.columns:
         if name in (*ID_COLUMNS, LABEL):
             continue
@@ -299,8 +326,8 @@ def build_training_set(
         ValueError: the history is too short for even one labelled cutoff.
     """
     as_of_ts = normalize_cutoffs([as_of])[0]
-    first = source.backend.execute(source.transactions.ts.min())
-    cutoffs = training_cutoffs(pd.Timestamp(first), as_of_ts, settings.features, settings.churn)
+    first = normalize_cutoffs([source.backend.execute(source.transactions.ts.min())])[0]
+    cutoffs = training_cutoffs(first, as_of_ts, settings.features, settings.churn)
     if not cutoffs:
         raise InsufficientDataError(
             f"history too short: need {settings.features.min_history_days} days of history plus the "

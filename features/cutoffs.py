@@ -1,18 +1,17 @@
-"""Cutoff dates: when training looks at customers, and the tables that let one query serve many cutoffs."""
+"""Cutoff dates: when training looks at customers, and the table that lets one query serve many cutoffs."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import ibis
 import pandas as pd
-from ibis.expr.types import Table
+from ibis.expr.types import IntegerValue, Table, TimestampValue
 
 from churnguard.config import ChurnSettings, FeatureSettings
 
 DAY = pd.Timedelta(days=1)
-# Before any real data: the lower edge of the first cutoff's history bucket.
-_BEGINNING = pd.Timestamp("1900-01-01", tz="UTC")
 
 
 def normalize_cutoffs(cutoffs: Sequence[str | pd.Timestamp]) -> list[pd.Timestamp]:
@@ -58,18 +57,43 @@ def training_cutoffs(
     return cutoffs
 
 
-def cutoff_table(cutoffs: Sequence[pd.Timestamp]) -> Table:
-    """One row per cutoff: ``cutoff``, its index ``k`` and ``prev_cutoff`` (the previous one, or the beginning).
+def since(days: int) -> str:
+    """Name of the cutoff-table column holding ``cutoff - days``: the start of a ``days`` window."""
+    return f"since_{days}d"
 
-    ``[prev_cutoff, cutoff)`` is the history bucket first seen by cutoff ``k``; cumulative features
-    aggregate each bucket once and combine buckets ``<= k``, instead of rescanning history per cutoff.
+
+@dataclass(frozen=True)
+class CutoffTable:
+    """The cutoffs of one query, as values and as a table that rows are joined with.
+
+    Times inside feature queries are naive UTC (see ``features.source``). The table has one row per
+    cutoff: ``cutoff``, ``cutoff_utc`` (the same instant, tz-aware, for the output), its index ``k``,
+    ``label_end`` (``cutoff + horizon``) and one ``since_{d}d`` column (``cutoff - d days``) per window
+    length, so window tests are plain comparisons rather than date arithmetic per row.
     """
-    stamps = normalize_cutoffs(cutoffs)
-    frame = pd.DataFrame(
-        {
-            "cutoff": pd.Series(stamps, dtype="datetime64[us, UTC]"),
-            "k": range(len(stamps)),
-            "prev_cutoff": pd.Series([_BEGINNING, *stamps[:-1]], dtype="datetime64[us, UTC]"),
-        }
-    )
-    return ibis.memtable(frame)
+
+    stamps: tuple[pd.Timestamp, ...]
+    table: Table
+
+    def bucket(self, ts: TimestampValue) -> IntegerValue:
+        """Index ``k`` of the first cutoff after ``ts``, or null from the last cutoff on.
+
+        History bucket ``k`` is ``[cutoff k-1, cutoff k)``; bucket 0 holds everything before the first
+        cutoff. Cumulative features aggregate each bucket once and combine buckets ``<= k``, instead
+        of rescanning the history for every cutoff.
+        """
+        branches = [(ts < ibis.literal(stamp, type="timestamp"), k) for k, stamp in enumerate(self.stamps)]
+        return ibis.cases(*branches, else_=ibis.null("int64"))
+
+
+def cutoff_table(
+    cutoffs: Sequence[str | pd.Timestamp], window_days: Iterable[int] = (), horizon_days: int = 0
+) -> CutoffTable:
+    """The cutoff table of :class:`CutoffTable` for the given cutoffs and window lengths."""
+    aware = pd.Series(normalize_cutoffs(cutoffs), dtype="datetime64[us, UTC]")
+    naive = aware.dt.tz_localize(None)
+    frame = pd.DataFrame({"cutoff": naive, "cutoff_utc": aware, "k": range(len(aware))})
+    frame["label_end"] = naive + horizon_days * DAY
+    for days in sorted(set(window_days)):
+        frame[since(days)] = naive - days * DAY
+    return CutoffTable(stamps=tuple(naive), table=ibis.memtable(frame))

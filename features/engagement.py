@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import ibis
 from ibis.expr.types import Table
 
-from features.timeutil import days_between, in_window, join_buckets, join_recent, spread_buckets
+from features.cutoffs import CutoffTable
+from features.timeutil import days_between, in_window, join_recent, spread_buckets
 
 NPS_EVENT = "nps_response"
 EMAIL_SENT, EMAIL_OPEN, EMAIL_CLICK = "email_sent", "email_open", "email_click"
@@ -19,53 +20,76 @@ def event_slug(event_type: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", event_type.lower()).strip("_") or "other"
 
 
+def _coded(events: Table, event_types: Sequence[str]) -> Table:
+    """Events of the given types with an integer ``code`` (the type's position) instead of the text type.
+
+    Grouping and filtering on a small integer is much cheaper than on text, and the join drops the
+    other types.
+    """
+    codes = ibis.memtable({"event_type": list(event_types), "code": list(range(len(event_types)))})
+    ev = events.select("customer_id", "ts", "event_type", "value")
+    return ev.join(codes, "event_type").select("customer_id", "ts", "code", "value")
+
+
 def window_aggregates(
     events: Table,
     cuts: Table,
     event_types: Sequence[str],
     valued_types: Sequence[str],
     windows: Sequence[int],
-) -> Table:
-    """Counts, active days and mean values per event type and window, per (customer_id, cutoff)."""
+) -> list[Table]:
+    """Counts, active days and mean values per event type and window, per (customer_id, cutoff).
+
+    Returns one table per event type (in the order of ``event_types``) with that type's columns.
+
+    Events are first counted per (customer, cutoff, type, UTC day): a day is active in a window when
+    it has an event in that window, which avoids a distinct count per type and window.
+    """
     longest = max(windows)
-    ev = join_recent(
-        events.filter(events.event_type.isin(list(event_types))).select(
-            "customer_id", "ts", "event_type", "value"
-        ),
-        cuts,
-        "ts",
-        longest,
+    ev = join_recent(_coded(events, event_types), cuts, "ts", longest)
+    days = ev.group_by(["customer_id", "cutoff", "code", ev.ts.date().name("day")]).aggregate(
+        **{
+            f"n_{w}": ev.count(where=in_window(ev.ts, ev, w)) if w != longest else ev.count() for w in windows
+        },
+        value_sum=ev.value.sum(),
+        value_n=ev.value.count(),
     )
-    day = ev.ts.date()
-    aggs = {}
-    for event_type in event_types:
+    per_type = days.group_by(["customer_id", "cutoff", "code"]).aggregate(
+        **{f"count_{w}": days[f"n_{w}"].sum() for w in windows},
+        **{f"active_days_{w}": days.count(where=days[f"n_{w}"] > 0) for w in windows},
+        value_sum=days.value_sum.sum(),
+        value_n=days.value_n.sum(),
+    )
+    # One table per type, renamed to its feature columns; the caller joins them to the population.
+    tables = []
+    for code, event_type in enumerate(event_types):
         slug = event_slug(event_type)
-        is_type = ev.event_type == event_type
+        rows = per_type.filter(per_type.code == code)
+        columns = {}
         for w in windows:
-            inside = is_type & in_window(ev.ts, ev.cutoff, w)
-            aggs[f"evt_{slug}_count_{w}d"] = ev.count(where=inside)
-            aggs[f"evt_{slug}_active_days_{w}d"] = day.nunique(where=inside)
+            columns[f"evt_{slug}_count_{w}d"] = rows[f"count_{w}"]
+            columns[f"evt_{slug}_active_days_{w}d"] = rows[f"active_days_{w}"]
         if event_type in valued_types:
-            aggs[f"evt_{slug}_value_mean_{longest}d"] = ev.value.mean(where=is_type)
-    return ev.group_by(["customer_id", "cutoff"]).aggregate(**aggs)
+            columns[f"evt_{slug}_value_mean_{longest}d"] = ibis.ifelse(
+                rows.value_n > 0, rows.value_sum / rows.value_n, ibis.null("float64")
+            )
+        tables.append(rows.select("customer_id", "cutoff", **columns))
+    return tables
 
 
-def history_aggregates(events: Table, cuts: Table, event_types: Sequence[str]) -> Table:
+def history_aggregates(events: Table, cuts: CutoffTable, event_types: Sequence[str]) -> Table:
     """Time of the last event of each type and the last NPS answer before each cutoff."""
-    ev = join_buckets(
-        events.filter(events.event_type.isin(list(event_types))).select(
-            "customer_id", "ts", "event_type", "value"
-        ),
-        cuts,
-        "ts",
-    )
-    partials = ev.group_by(["customer_id", "bucket", "event_type"]).aggregate(
-        last_ts=ev.ts.max(), last_value=ev.value.argmax(ev.ts)
-    )
-    p = spread_buckets(partials, cuts)
-    aggs = {f"_last_{event_slug(t)}": p.last_ts.max(where=p.event_type == t) for t in event_types}
+    ev = _coded(events, event_types)
+    ev = ev.mutate(bucket=cuts.bucket(ev.ts))
+    ev = ev.filter(ev.bucket.notnull())
+    last = {f"_last_{event_slug(t)}": ev.ts.max(where=ev.code == code) for code, t in enumerate(event_types)}
     if NPS_EVENT in event_types:
-        aggs["nps_last"] = p.last_value.argmax(p.last_ts, where=p.event_type == NPS_EVENT)
+        last["_nps_value"] = ev.value.argmax(ev.ts, where=ev.code == list(event_types).index(NPS_EVENT))
+    partials = ev.group_by(["customer_id", "bucket"]).aggregate(**last)
+    p = spread_buckets(partials, cuts.table)
+    aggs = {name: p[name].max() for name in last if name != "_nps_value"}
+    if NPS_EVENT in event_types:
+        aggs["nps_last"] = p._nps_value.argmax(p[f"_last_{event_slug(NPS_EVENT)}"])
     return p.group_by(["customer_id", "cutoff"]).aggregate(**aggs)
 
 

@@ -31,18 +31,23 @@ def _quintile(order: ibis.Value, cutoff: ibis.Value) -> ibis.Value:
     return ibis.least(ibis.literal(5), (rank * 5).floor().cast("int64") + 1)
 
 
-def add_rfm(t: Table, frequency: str, monetary: str) -> Table:
-    """Add ``rfm_r``, ``rfm_f``, ``rfm_m`` scores and ``rfm_segment`` to a feature table.
+def rfm_scores(t: Table, frequency: str, monetary: str) -> Table:
+    """``rfm_r``, ``rfm_f``, ``rfm_m`` scores and ``rfm_segment`` per (customer_id, cutoff) of a feature table.
+
+    Only the few columns the ranks need are carried through the window sort.
 
     Args:
-        t: feature rows with ``cutoff``, ``recency_days``, ``tenure_days`` and the two columns below.
+        t: feature rows with ``customer_id``, ``cutoff``, ``recency_days``, ``tenure_days`` and the two
+            columns below.
         frequency: column with the purchase count of the lookback window.
         monetary: column with the net spend of the lookback window.
     """
-    scored = t.mutate(
-        rfm_r=_quintile(ibis.desc(t.recency_days.fill_null(_NEVER)), t.cutoff),
-        rfm_f=_quintile(t[frequency], t.cutoff),
-        rfm_m=_quintile(t[monetary], t.cutoff),
+    keys = ["customer_id", "cutoff"]
+    narrow = t.select(*keys, "recency_days", "tenure_days", frequency, monetary)
+    scored = narrow.mutate(
+        rfm_r=_quintile(ibis.desc(narrow.recency_days.fill_null(_NEVER)), narrow.cutoff),
+        rfm_f=_quintile(narrow[frequency], narrow.cutoff),
+        rfm_m=_quintile(narrow[monetary], narrow.cutoff),
     )
     r, f, m = scored.rfm_r, scored.rfm_f, scored.rfm_m
     segment = ibis.cases(
@@ -55,6 +60,10 @@ def add_rfm(t: Table, frequency: str, monetary: str) -> Table:
         (r == 2, "Hibernating"),
         else_="Lost",
     )
-    return scored.mutate(
-        rfm_r=r.cast("float64"), rfm_f=f.cast("float64"), rfm_m=m.cast("float64"), rfm_segment=segment
+    return scored.select(
+        *keys,
+        rfm_r=r.cast("float64"),
+        rfm_f=f.cast("float64"),
+        rfm_m=m.cast("float64"),
+        rfm_segment=segment,
     )

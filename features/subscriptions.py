@@ -7,7 +7,6 @@ already cleared by the loader.
 
 from __future__ import annotations
 
-import ibis
 from ibis.expr.types import BooleanValue, Table, TimestampValue
 
 from features.timeutil import days_between
@@ -46,8 +45,7 @@ def finish_subscription_features(t: Table, has_mrr: bool, has_plan: bool) -> dic
     return out
 
 
-def still_subscribed(subscriptions: Table, cuts: Table, horizon_days: int) -> Table:
-    """(customer_id, cutoff) pairs with a subscription active at the end of the horizon."""
-    end = cuts.cutoff + ibis.interval(days=horizon_days)
-    s = subscriptions.join(cuts, active_at(subscriptions, end))
+def still_subscribed(subscriptions: Table, cuts: Table) -> Table:
+    """(customer_id, cutoff) pairs with a subscription active at the end of the horizon (``label_end``)."""
+    s = subscriptions.join(cuts, active_at(subscriptions, cuts.label_end))
     return s.select("customer_id", "cutoff").distinct()

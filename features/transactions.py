@@ -11,7 +11,8 @@ import ibis
 from ibis.expr.types import Table
 
 from churnguard.config import ChurnSettings, FeatureSettings, ValueSettings
-from features.timeutil import days_between, in_window, join_buckets, join_recent, spread_buckets
+from features.cutoffs import CutoffTable
+from features.timeutil import NO_TIME, days_between, in_window, join_recent, spread_buckets
 
 
 def _with_gaps(transactions: Table) -> Table:
@@ -24,9 +25,11 @@ def _with_gaps(transactions: Table) -> Table:
     )
 
 
-def history_aggregates(transactions: Table, cuts: Table) -> Table:
+def history_aggregates(transactions: Table, cuts: CutoffTable) -> Table:
     """All-history purchase aggregates per (customer_id, cutoff) for customers with any transaction."""
-    tx = join_buckets(_with_gaps(transactions), cuts, "ts")
+    tx = _with_gaps(transactions)
+    tx = tx.mutate(bucket=cuts.bucket(tx.ts))
+    tx = tx.filter(tx.bucket.notnull())
     buy = tx.is_purchase
     partials = tx.group_by(["customer_id", "bucket"]).aggregate(
         n=tx.count(where=buy),
@@ -40,7 +43,7 @@ def history_aggregates(transactions: Table, cuts: Table) -> Table:
         gap_sq=(tx.gap_days * tx.gap_days).sum(),
         n_refunds=tx.count(where=tx.amount < 0),
     )
-    p = spread_buckets(partials, cuts)
+    p = spread_buckets(partials, cuts.table)
     return p.group_by(["customer_id", "cutoff"]).aggregate(
         n_purchases=p.n.sum(),
         spend_total=p.spend.sum(),
@@ -55,9 +58,15 @@ def history_aggregates(transactions: Table, cuts: Table) -> Table:
     )
 
 
+def window_days(features: FeatureSettings, churn: ChurnSettings, value: ValueSettings) -> set[int]:
+    """Every window length the transaction aggregates use (the cutoff table needs their starts)."""
+    t = features.trend_days
+    return {*features.windows_days, t, 2 * t, churn.lookback_days, value.window_days}
+
+
 def longest_window(features: FeatureSettings, churn: ChurnSettings, value: ValueSettings) -> int:
     """Days of history the windowed aggregates need before a cutoff."""
-    return max([*features.windows_days, 2 * features.trend_days, churn.lookback_days, value.window_days])
+    return max(window_days(features, churn, value))
 
 
 def window_aggregates(
@@ -73,22 +82,22 @@ def window_aggregates(
     buy = tx.amount > 0
     aggs = {}
     for w in features.windows_days:
-        inside = in_window(tx.ts, tx.cutoff, w)
+        inside = in_window(tx.ts, tx, w)
         aggs[f"n_purchases_{w}d"] = tx.count(where=buy & inside)
         aggs[f"spend_total_{w}d"] = tx.amount.sum(where=inside)
         aggs[f"spend_mean_{w}d"] = tx.amount.mean(where=buy & inside)
         aggs[f"spend_max_{w}d"] = tx.amount.max(where=buy & inside)
     t = features.trend_days
-    recent = in_window(tx.ts, tx.cutoff, t)
-    previous = in_window(tx.ts, tx.cutoff, 2 * t) & ~recent
+    recent = in_window(tx.ts, tx, t)
+    previous = in_window(tx.ts, tx, 2 * t) & ~recent
     aggs["_n_recent"] = tx.count(where=buy & recent)
     aggs["_n_previous"] = tx.count(where=buy & previous)
     aggs["_spend_recent"] = tx.amount.sum(where=recent)
     aggs["_spend_previous"] = tx.amount.sum(where=previous)
-    lookback = in_window(tx.ts, tx.cutoff, churn.lookback_days)
+    lookback = in_window(tx.ts, tx, churn.lookback_days)
     aggs["_n_lookback"] = tx.count(where=buy & lookback)
     aggs["_spend_lookback"] = tx.amount.sum(where=lookback)
-    aggs["trailing_spend"] = tx.amount.sum(where=in_window(tx.ts, tx.cutoff, value.window_days))
+    aggs["trailing_spend"] = tx.amount.sum(where=in_window(tx.ts, tx, value.window_days))
     return tx.group_by(["customer_id", "cutoff"]).aggregate(**aggs)
 
 
@@ -109,7 +118,7 @@ def finish_transaction_features(t: Table, features: FeatureSettings, signup_ts: 
     gap_mean = ibis.ifelse(gap_n > 0, t.gap_sum / gap_n, ibis.null("float64"))
     gap_var = (t.gap_sq - t.gap_sum * t.gap_sum / gap_n) / (gap_n - 1)
     recency = days_between(t.cutoff, t.last_purchase_ts)
-    known_signup = ibis.ifelse(signup_ts < t.cutoff, signup_ts, ibis.null("timestamp('UTC')"))
+    known_signup = ibis.ifelse(signup_ts < t.cutoff, signup_ts, NO_TIME)
     started = ibis.least(t.first_purchase_ts, known_signup)
     trend = features.trend_days
     out = {
