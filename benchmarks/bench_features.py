@@ -1,0 +1,256 @@
+"""Time the point-in-time feature engine on 1M customers against a plain pandas yardstick.
+
+Usage: python benchmarks/bench_features.py [--data /tmp/cg_bench_1m] [--customers 1000000]
+       [--only ibis-one ibis-twelve pandas-one pandas-twelve] [--memory-limit 1.5GB] [--threads 2]
+
+Generates the data with ``generate_sample`` unless ``--data`` already holds it (~10 transactions and
+~20 events per customer over 3 years). Each measurement runs in a fresh subprocess that reports its
+wall time, CPU time and peak resident memory (``ru_maxrss``, and psutil sampling):
+
+- ``ibis-one``: ``build_features`` for one cutoff (the day after the last transaction) into pandas,
+  spec discovery included;
+- ``ibis-twelve``: the multi-cutoff ``feature_table`` for twelve cutoffs 30 days apart, streamed to
+  Parquet with ``source.backend.to_parquet``;
+- ``pandas-one`` / ``pandas-twelve``: the same core features (recency, tenure, RFM windows, gaps,
+  engagement counts, active days and recency per event type, RFM scores) written in idiomatic
+  pandas, kept here as the yardstick; twelve cutoffs are computed one after another and streamed
+  to Parquet. The pandas version computes about 60 columns, the engine about 80.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from measure import GIB, RssSampler  # benchmarks/ is on sys.path when a script runs
+
+CASES = ("ibis-one", "ibis-twelve", "pandas-one", "pandas-twelve")
+TARGETS = {"ibis-one": 2.5, "ibis-twelve": 15.0}  # seconds, on the 2-core benchmark machine
+TARGET_PEAK_GIB = 2.0
+N_CUTOFFS, EVERY_DAYS = 12, 30
+DAY = pd.Timedelta(days=1)
+WINDOWS, EVENT_WINDOWS, LOOKBACK = (30, 90, 180, 365), (30, 90), 365
+TABLES = ("customers", "transactions", "events", "subscriptions")
+
+
+def ensure_data(data: Path, customers: int, seed: int) -> None:
+    """Generate the sample into ``data`` unless its tables are already there."""
+    if all((data / f"{name}.parquet").exists() for name in TABLES):
+        print(f"reusing {data}")
+        return
+    from churnguard.data.generate import generate_sample
+
+    began = time.perf_counter()
+    summary = generate_sample(data, n_customers=customers, seed=seed)
+    print(
+        f"generated {summary.customers:,} customers, {summary.transactions:,} transactions, "
+        f"{summary.events:,} events in {time.perf_counter() - began:.0f} s"
+    )
+
+
+def last_cutoff(data: Path) -> pd.Timestamp:
+    """The day after the newest transaction, read from the Parquet statistics."""
+    meta = pq.ParquetFile(data / "transactions.parquet").metadata
+    column = meta.schema.names.index("ts")
+    newest = max(meta.row_group(i).column(column).statistics.max for i in range(meta.num_row_groups))
+    return pd.Timestamp(newest).tz_convert("UTC").floor("D") + DAY
+
+
+def cutoffs_for(case: str, as_of: pd.Timestamp) -> list[pd.Timestamp]:
+    n = N_CUTOFFS if case.endswith("twelve") else 1
+    return [as_of - EVERY_DAYS * DAY * k for k in reversed(range(n))]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The engine
+
+
+def run_ibis(
+    data: Path, cutoffs: list[pd.Timestamp], out: Path, threads: int | None, memory: str | None
+) -> int:
+    from churnguard.config import Settings
+    from features.build import build_features, discover_spec, feature_table
+    from features.source import source_from_parquet
+
+    settings = Settings(features={"duckdb_threads": threads, "duckdb_memory_limit": memory})
+    source = source_from_parquet(data, settings.features)
+    if len(cutoffs) == 1:
+        return len(build_features(source, cutoffs[0], settings))
+    source.backend.to_parquet(feature_table(source, cutoffs, settings, discover_spec(source)), out)
+    return pq.ParquetFile(out).metadata.num_rows
+
+
+# ---------------------------------------------------------------------------------------------------
+# The pandas yardstick
+
+
+def pandas_features(
+    tx: pd.DataFrame, ev: pd.DataFrame, types: list[str], cutoff: pd.Timestamp
+) -> pd.DataFrame:
+    """Core features of the active customers at ``cutoff``; ``tx`` and ``ev`` sorted by customer and time."""
+    past = tx[tx["ts"] < cutoff]
+    buys = past[past["amount"] > 0]
+    active = buys.loc[buys["ts"] >= cutoff - LOOKBACK * DAY, "customer_id"].unique()
+
+    by_customer = buys.groupby("customer_id")
+    out = pd.DataFrame(
+        {
+            "n_purchases": by_customer.size(),
+            "spend_mean": by_customer["amount"].mean(),
+            "spend_max": by_customer["amount"].max(),
+            "recency_days": (cutoff - by_customer["ts"].max()) / DAY,
+            "tenure_days": (cutoff - by_customer["ts"].min()) / DAY,
+        }
+    ).reindex(active)
+    out["spend_total"] = past.groupby("customer_id")["amount"].sum()
+    gaps = by_customer["ts"].diff() / DAY
+    out["gap_mean_days"] = gaps.groupby(buys["customer_id"]).mean()
+    out["gap_std_days"] = gaps.groupby(buys["customer_id"]).std()
+    out["overdue_ratio"] = out["recency_days"] / out["gap_mean_days"].where(out["gap_mean_days"] > 0)
+    for w in WINDOWS:
+        window = past[past["ts"] >= cutoff - w * DAY]
+        bought = window[window["amount"] > 0].groupby("customer_id")["amount"]
+        out[f"n_purchases_{w}d"] = bought.size().reindex(active, fill_value=0)
+        out[f"spend_total_{w}d"] = (
+            window.groupby("customer_id")["amount"].sum().reindex(active, fill_value=0.0)
+        )
+        out[f"spend_mean_{w}d"] = bought.mean()
+        out[f"spend_max_{w}d"] = bought.max()
+
+    seen = ev[ev["ts"] < cutoff]
+    last = seen.groupby(["customer_id", "event_type"])["ts"].max().unstack().reindex(columns=types)
+    out = out.join(((cutoff - last) / DAY).add_prefix("evt_").add_suffix("_days_since"))
+    for w in EVENT_WINDOWS:
+        window = seen[seen["ts"] >= cutoff - w * DAY]
+        keys = [window["customer_id"], window["event_type"]]
+        counts = window.groupby(keys).size().unstack().reindex(columns=types)
+        days = window["ts"].dt.floor("D").groupby(keys).nunique().unstack().reindex(columns=types)
+        out = out.join(counts.add_prefix("evt_").add_suffix(f"_count_{w}d"))
+        out = out.join(days.add_prefix("evt_").add_suffix(f"_active_days_{w}d"))
+    counted = [c for c in out.columns if "_count_" in c or "_active_days_" in c]
+    out[counted] = out[counted].fillna(0)
+
+    lookback = f"n_purchases_{LOOKBACK}d", f"spend_total_{LOOKBACK}d"
+    for name, values in (
+        ("rfm_r", -out["recency_days"]),
+        ("rfm_f", out[lookback[0]]),
+        ("rfm_m", out[lookback[1]]),
+    ):
+        rank = values.rank(method="min", pct=False).sub(1) / max(len(values) - 1, 1)
+        out[name] = np.minimum(5, np.floor(rank * 5) + 1)
+    return out.astype("float64").reset_index(names="customer_id").assign(cutoff=cutoff)
+
+
+def run_pandas(data: Path, cutoffs: list[pd.Timestamp], out: Path) -> int:
+    tx = pd.read_parquet(data / "transactions.parquet", columns=["customer_id", "ts", "amount"])
+    ev = pd.read_parquet(data / "events.parquet", columns=["customer_id", "ts", "event_type"])
+    tx = tx.sort_values(["customer_id", "ts"], ignore_index=True)
+    ev = ev.sort_values(["customer_id", "ts"], ignore_index=True)
+    types = sorted(ev["event_type"].unique())
+    rows, writer = 0, None
+    for cutoff in cutoffs:
+        frame = pandas_features(tx, ev, types, cutoff)
+        rows += len(frame)
+        if len(cutoffs) > 1:  # stream each cutoff to Parquet, as the engine does
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            writer = writer or pq.ParquetWriter(out, table.schema)
+            writer.write_table(table)
+    if writer:
+        writer.close()
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------
+# Measuring
+
+
+def child(args: argparse.Namespace) -> None:
+    """One measurement in this (fresh) process; prints a JSON line."""
+    cutoffs = cutoffs_for(args.child, pd.Timestamp(args.as_of))
+    sampler = RssSampler()
+    sampler.start()
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory() as work:
+        out = Path(work) / "features.parquet"
+        if args.child.startswith("ibis"):
+            rows = run_ibis(args.data, cutoffs, out, args.threads, args.memory_limit)
+        else:
+            rows = run_pandas(args.data, cutoffs, out)
+    wall = time.perf_counter() - began
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = max(sampler.stop(), usage.ru_maxrss * 1024)  # ru_maxrss is in KiB on Linux
+    print(json.dumps({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak": peak, "rows": rows}))
+
+
+def measure(case: str, args: argparse.Namespace, as_of: pd.Timestamp) -> dict:
+    command = [sys.executable, __file__, "--child", case, "--data", str(args.data), "--as-of", str(as_of)]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    if args.memory_limit:
+        command += ["--memory-limit", args.memory_limit]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{case} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("/tmp/cg_bench_1m"))
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="+", choices=CASES, default=list(CASES))
+    parser.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all cores)")
+    parser.add_argument(
+        "--memory-limit", default=None, help="DuckDB memory limit, e.g. 1.5GB (default: none)"
+    )
+    parser.add_argument("--child", choices=CASES, help=argparse.SUPPRESS)
+    parser.add_argument("--as-of", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+
+    ensure_data(args.data, args.customers, args.seed)
+    as_of = last_cutoff(args.data)
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"cutoff {as_of.date()} (twelve: every {EVERY_DAYS} days back from it); load average {load}")
+    results = {}
+    for case in args.only:
+        results[case] = measure(case, args, as_of)
+        r = results[case]
+        target = TARGETS.get(case)
+        verdict = ""
+        if target:
+            ok = r["wall"] <= target and r["peak"] <= TARGET_PEAK_GIB * GIB
+            verdict = f"  target {target:.1f} s / {TARGET_PEAK_GIB:.0f} GiB: {'met' if ok else 'MISSED'}"
+        print(
+            f"{case:14} {r['wall']:7.1f} s wall {r['cpu']:7.1f} s cpu {r['peak'] / GIB:6.2f} GiB peak "
+            f"{r['rows']:>10,} rows{verdict}",
+            flush=True,
+        )
+    for n, label in (("one", "one cutoff"), ("twelve", "twelve cutoffs")):
+        engine, yardstick = results.get(f"ibis-{n}"), results.get(f"pandas-{n}")
+        if engine and yardstick:
+            print(
+                f"{label:>14}: engine / pandas = {engine['wall'] / yardstick['wall']:.2f}x wall time, "
+                f"{engine['peak'] / yardstick['peak']:.2f}x peak memory"
+            )
+
+
+if __name__ == "__main__":
+    main()
