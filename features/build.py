@@ -267,10 +267,12 @@ def to_frame(source: FeatureSource, expr: Table) -> pd.DataFrame:
     # Through Arrow: ibis's own execute() turns every column holding a null into Python objects, and
     # Arrow sorts the rows faster than pandas (which would move each column separately).
     table = source.backend.to_pyarrow(expr)
-    frame = table.take(
+    table = table.take(
         pc.sort_indices(table, sort_keys=[("cutoff", "ascending"), ("customer_id", "ascending")])
     )
-    frame = frame.to_pandas()
+    # Hand each Arrow column over as it is converted, so the rows exist about once in memory.
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
     for name in frame.columns:
         if name in (*ID_COLUMNS, LABEL):
             continue

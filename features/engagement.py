@@ -9,7 +9,7 @@ import ibis
 from ibis.expr.types import Table
 
 from features.cutoffs import CutoffTable
-from features.timeutil import days_between, in_window, join_recent, spread_buckets
+from features.timeutil import accumulate_buckets, days_between, in_window, join_recent
 
 NPS_EVENT = "nps_response"
 EMAIL_SENT, EMAIL_OPEN, EMAIL_CLICK = "email_sent", "email_open", "email_click"
@@ -85,12 +85,11 @@ def history_aggregates(events: Table, cuts: CutoffTable, event_types: Sequence[s
     last = {f"_last_{event_slug(t)}": ev.ts.max(where=ev.code == code) for code, t in enumerate(event_types)}
     if NPS_EVENT in event_types:
         last["_nps_value"] = ev.value.argmax(ev.ts, where=ev.code == list(event_types).index(NPS_EVENT))
-    partials = ev.group_by(["customer_id", "bucket"]).aggregate(**last)
-    p = spread_buckets(partials, cuts.table)
-    aggs = {name: p[name].max() for name in last if name != "_nps_value"}
+    p = ev.group_by(["customer_id", "bucket"]).aggregate(**last)
+    running = {name: p[name].max() for name in last if name != "_nps_value"}
     if NPS_EVENT in event_types:
-        aggs["nps_last"] = p._nps_value.argmax(p[f"_last_{event_slug(NPS_EVENT)}"])
-    return p.group_by(["customer_id", "cutoff"]).aggregate(**aggs)
+        running["nps_last"] = p._nps_value.argmax(p[f"_last_{event_slug(NPS_EVENT)}"])
+    return accumulate_buckets(p, cuts, **running)
 
 
 def finish_engagement_features(

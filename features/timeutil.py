@@ -7,9 +7,9 @@ time-zone arithmetic per row (which costs more than the rest of a query on DuckD
 from __future__ import annotations
 
 import ibis
-from ibis.expr.types import BooleanValue, NumericValue, Table, TimestampValue
+from ibis.expr.types import BooleanValue, NumericValue, Table, TimestampValue, Value
 
-from features.cutoffs import since
+from features.cutoffs import CutoffTable, since
 
 SECONDS_PER_DAY = 86_400.0
 NO_TIME = ibis.null("timestamp")
@@ -34,10 +34,22 @@ def join_recent(rows: Table, cuts: Table, ts_column: str, days: int) -> Table:
     return rows.join(cuts, [ts >= cuts[since(days)], ts < cuts.cutoff])
 
 
-def spread_buckets(partials: Table, cuts: Table) -> Table:
-    """Per-bucket partial aggregates paired with every cutoff at or after their bucket.
+def accumulate_buckets(partials: Table, cuts: CutoffTable, **running: Value) -> Table:
+    """All-history aggregates per (customer_id, cutoff) from per-bucket partial aggregates.
 
-    Combining the pairs per (customer, cutoff) gives the all-history aggregate at each cutoff while
-    each raw row was scanned once.
+    ``running`` maps each output column to an aggregate over ``partials`` (``partials.n.sum()``,
+    ``partials.last_ts.max()``, ...). It runs cumulatively over each customer's buckets in time
+    order; the customer's latest bucket at or before a cutoff then holds the value at that cutoff.
+    So each raw row is read once, and no aggregate spans (customers x cutoffs) rows.
     """
-    return partials.join(cuts.select("cutoff", "k"), partials.bucket <= cuts.k)
+    by_customer = {"group_by": "customer_id", "order_by": "bucket"}
+    cumulative = ibis.cumulative_window(**by_customer)
+    run = partials.select(
+        "customer_id",
+        "bucket",
+        until=partials.bucket.lead().over(**by_customer).fill_null(len(cuts.stamps)),
+        **{name: value.over(cumulative) for name, value in running.items()},
+    )
+    c = cuts.table.select("cutoff", "k")
+    matched = run.join(c, [run.bucket <= c.k, c.k < run.until])
+    return matched.select("customer_id", "cutoff", *running)

@@ -12,7 +12,7 @@ from ibis.expr.types import Table
 
 from churnguard.config import ChurnSettings, FeatureSettings, ValueSettings
 from features.cutoffs import CutoffTable
-from features.timeutil import NO_TIME, days_between, in_window, join_recent, spread_buckets
+from features.timeutil import NO_TIME, accumulate_buckets, days_between, in_window, join_recent
 
 
 def _with_gaps(transactions: Table) -> Table:
@@ -43,8 +43,10 @@ def history_aggregates(transactions: Table, cuts: CutoffTable) -> Table:
         gap_sq=(tx.gap_days * tx.gap_days).sum(),
         n_refunds=tx.count(where=tx.amount < 0),
     )
-    p = spread_buckets(partials, cuts.table)
-    return p.group_by(["customer_id", "cutoff"]).aggregate(
+    p = partials
+    return accumulate_buckets(
+        p,
+        cuts,
         n_purchases=p.n.sum(),
         spend_total=p.spend.sum(),
         purchase_spend=p.purchase_spend.sum(),
