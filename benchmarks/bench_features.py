@@ -181,6 +181,9 @@ def run_pandas(data: Path, cutoffs: list[pd.Timestamp], out: Path) -> int:
 def child(args: argparse.Namespace) -> None:
     """One measurement in this (fresh) process; prints a JSON line."""
     cutoffs = cutoffs_for(args.child, pd.Timestamp(args.as_of))
+    if args.child.startswith("ibis"):  # imports are not part of the measurement (pandas is loaded too)
+        import features.build
+        import features.source  # noqa: F401
     sampler = RssSampler()
     sampler.start()
     began = time.perf_counter()
