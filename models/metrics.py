@@ -135,7 +135,9 @@ def classification_metrics(
         out[f"capture_at_{pct}"] = capture
     k = capacity if capacity else max(1, round(0.1 * len(y)))
     out["precision_at_capacity"] = precision_at(y, p, k)
-    best_k, best_profit = best_contact_count(profit_curve(y, value, p, cost_per_contact, save_rate))
+    # Outreach goes by value at risk (probability x value), as the risk list orders its outreach.
+    value_at_risk = p * np.asarray(value, dtype=float)
+    best_k, best_profit = best_contact_count(profit_curve(y, value, value_at_risk, cost_per_contact, save_rate))
     out["expected_profit"] = best_profit
     out["best_contact_count"] = float(best_k)
     return out
