@@ -9,8 +9,9 @@ import ibis
 from ibis.expr.types import Table
 
 from features.cutoffs import CutoffTable
-from features.timeutil import accumulate_buckets, days_between, in_window, join_recent
+from features.timeutil import accumulate_buckets, days_between, fixed_point, in_window, join_recent
 
+VALUE_SCALE = 1e6  # event values are summed in millionths, exactly (see fixed_point)
 NPS_EVENT = "nps_response"
 EMAIL_SENT, EMAIL_OPEN, EMAIL_CLICK = "email_sent", "email_open", "email_click"
 
@@ -51,7 +52,7 @@ def window_aggregates(
         **{
             f"n_{w}": ev.count(where=in_window(ev.ts, ev, w)) if w != longest else ev.count() for w in windows
         },
-        value_sum=ev.value.sum(),
+        value_sum=fixed_point(ev.value, VALUE_SCALE).sum(),
         value_n=ev.value.count(),
     )
     per_type = days.group_by(["customer_id", "cutoff", "code"]).aggregate(
@@ -71,7 +72,7 @@ def window_aggregates(
             columns[f"evt_{slug}_active_days_{w}d"] = rows[f"active_days_{w}"]
         if event_type in valued_types:
             columns[f"evt_{slug}_value_mean_{longest}d"] = ibis.ifelse(
-                rows.value_n > 0, rows.value_sum / rows.value_n, ibis.null("float64")
+                rows.value_n > 0, rows.value_sum / rows.value_n / VALUE_SCALE, ibis.null("float64")
             )
         tables.append(rows.select("customer_id", "cutoff", **columns))
     return tables

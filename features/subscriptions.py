@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ibis.expr.types import BooleanValue, Table, TimestampValue
 
-from features.timeutil import days_between
+from features.timeutil import days_between, fixed_point
 
 
 def active_at(subs: Table, moment: TimestampValue) -> BooleanValue:
@@ -26,7 +26,7 @@ def subscription_aggregates(subscriptions: Table, cuts: Table) -> Table:
         "_sub_first_start": s.start_ts.min(where=active),
     }
     if "mrr" in subscriptions.columns:
-        aggs["sub_mrr"] = s.mrr.sum(where=active)
+        aggs["sub_mrr"] = fixed_point(s.mrr, 100.0).sum(where=active) / 100.0
     if "plan" in subscriptions.columns:
         aggs["sub_plan"] = s.plan.cast("string").argmax(s.start_ts, where=active)
     return s.group_by(["customer_id", "cutoff"]).aggregate(**aggs)

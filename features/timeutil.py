@@ -15,6 +15,16 @@ SECONDS_PER_DAY = 86_400.0
 NO_TIME = ibis.null("timestamp")
 
 
+def fixed_point(value: NumericValue, scale: float) -> NumericValue:
+    """``value`` in whole units of ``1/scale`` (e.g. cents for money), still as a float64.
+
+    Sums of such integer-valued doubles are exact below 2**53, so they do not depend on the order in
+    which the engine adds rows: a customer's features at a cutoff are then identical whether that
+    cutoff is computed alone (scoring) or with others (training).
+    """
+    return (value * scale).round().cast("float64")
+
+
 def days_between(later: TimestampValue, earlier: TimestampValue) -> NumericValue:
     """Fractional days from ``earlier`` to ``later``."""
     return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64") / SECONDS_PER_DAY

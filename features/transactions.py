@@ -12,17 +12,33 @@ from ibis.expr.types import Table
 
 from churnguard.config import ChurnSettings, FeatureSettings, ValueSettings
 from features.cutoffs import CutoffTable
-from features.timeutil import NO_TIME, accumulate_buckets, days_between, in_window, join_recent
+from features.timeutil import (
+    NO_TIME,
+    SECONDS_PER_DAY,
+    accumulate_buckets,
+    days_between,
+    fixed_point,
+    in_window,
+    join_recent,
+)
+
+CENTS = 100.0  # money is summed in whole cents
+MINUTES = 1 / 60  # gaps are summed in whole minutes (their squares stay exact for a century of history)
 
 
 def _with_gaps(transactions: Table) -> Table:
-    tx = transactions.select("customer_id", "ts", "amount").mutate(is_purchase=ibis._.amount > 0)
+    tx = _in_cents(transactions).mutate(is_purchase=ibis._.amount > 0)
     # Gaps between consecutive purchases, computed once over the whole history: a gap is known at a
     # cutoff exactly when its later purchase is before the cutoff, so bucketing keeps it point-in-time.
     previous = tx.ts.lag().over(group_by=[tx.customer_id, tx.is_purchase], order_by=tx.ts)
-    return tx.mutate(
-        gap_days=ibis.ifelse(tx.is_purchase, days_between(tx.ts, previous), ibis.null("float64"))
-    )
+    seconds = (tx.ts.epoch_seconds() - previous.epoch_seconds()).cast("float64")
+    return tx.mutate(gap_min=ibis.ifelse(tx.is_purchase, fixed_point(seconds, MINUTES), ibis.null("float64")))
+
+
+def _in_cents(transactions: Table) -> Table:
+    """``customer_id``, ``ts``, ``amount`` and ``cents`` (the amount in whole cents, for exact sums)."""
+    tx = transactions.select("customer_id", "ts", "amount")
+    return tx.mutate(cents=fixed_point(tx.amount, CENTS))
 
 
 def history_aggregates(transactions: Table, cuts: CutoffTable) -> Table:
@@ -33,14 +49,14 @@ def history_aggregates(transactions: Table, cuts: CutoffTable) -> Table:
     buy = tx.is_purchase
     partials = tx.group_by(["customer_id", "bucket"]).aggregate(
         n=tx.count(where=buy),
-        spend=tx.amount.sum(),
-        purchase_spend=tx.amount.sum(where=buy),
+        spend=tx.cents.sum(),
+        purchase_spend=tx.cents.sum(where=buy),
         max_amount=tx.amount.max(where=buy),
         first_ts=tx.ts.min(where=buy),
         last_ts=tx.ts.max(where=buy),
-        gap_n=tx.gap_days.count(),
-        gap_sum=tx.gap_days.sum(),
-        gap_sq=(tx.gap_days * tx.gap_days).sum(),
+        gap_n=tx.gap_min.count(),
+        gap_sum=tx.gap_min.sum(),
+        gap_sq=(tx.gap_min * tx.gap_min).sum(),
         n_refunds=tx.count(where=tx.amount < 0),
     )
     p = partials
@@ -76,7 +92,7 @@ def window_aggregates(
 ) -> Table:
     """Windowed purchase counts and spend per (customer_id, cutoff) for customers with recent rows."""
     tx = join_recent(
-        transactions.select("customer_id", "ts", "amount"),
+        _in_cents(transactions),
         cuts,
         "ts",
         longest_window(features, churn, value),
@@ -86,20 +102,20 @@ def window_aggregates(
     for w in features.windows_days:
         inside = in_window(tx.ts, tx, w)
         aggs[f"n_purchases_{w}d"] = tx.count(where=buy & inside)
-        aggs[f"spend_total_{w}d"] = tx.amount.sum(where=inside)
-        aggs[f"spend_mean_{w}d"] = tx.amount.mean(where=buy & inside)
+        aggs[f"spend_total_{w}d"] = tx.cents.sum(where=inside)
+        aggs[f"_purchase_cents_{w}d"] = tx.cents.sum(where=buy & inside)
         aggs[f"spend_max_{w}d"] = tx.amount.max(where=buy & inside)
     t = features.trend_days
     recent = in_window(tx.ts, tx, t)
     previous = in_window(tx.ts, tx, 2 * t) & ~recent
     aggs["_n_recent"] = tx.count(where=buy & recent)
     aggs["_n_previous"] = tx.count(where=buy & previous)
-    aggs["_spend_recent"] = tx.amount.sum(where=recent)
-    aggs["_spend_previous"] = tx.amount.sum(where=previous)
+    aggs["_spend_recent"] = tx.cents.sum(where=recent)
+    aggs["_spend_previous"] = tx.cents.sum(where=previous)
     lookback = in_window(tx.ts, tx, churn.lookback_days)
     aggs["_n_lookback"] = tx.count(where=buy & lookback)
-    aggs["_spend_lookback"] = tx.amount.sum(where=lookback)
-    aggs["trailing_spend"] = tx.amount.sum(where=in_window(tx.ts, tx, value.window_days))
+    aggs["_spend_lookback"] = tx.cents.sum(where=lookback) / CENTS
+    aggs["trailing_spend"] = tx.cents.sum(where=in_window(tx.ts, tx, value.window_days)) / CENTS
     return tx.group_by(["customer_id", "cutoff"]).aggregate(**aggs)
 
 
@@ -117,8 +133,9 @@ def finish_transaction_features(t: Table, features: FeatureSettings, signup_ts: 
     zero = ibis.literal(0.0)
     n = t.n_purchases.fill_null(0).cast("float64")
     gap_n = t.gap_n.fill_null(0).cast("float64")
-    gap_mean = ibis.ifelse(gap_n > 0, t.gap_sum / gap_n, ibis.null("float64"))
-    gap_var = (t.gap_sq - t.gap_sum * t.gap_sum / gap_n) / (gap_n - 1)
+    minutes_per_day = SECONDS_PER_DAY * MINUTES
+    gap_mean = ibis.ifelse(gap_n > 0, t.gap_sum / gap_n / minutes_per_day, ibis.null("float64"))
+    gap_var = (t.gap_sq - t.gap_sum * t.gap_sum / gap_n) / (gap_n - 1) / (minutes_per_day * minutes_per_day)
     recency = days_between(t.cutoff, t.last_purchase_ts)
     known_signup = ibis.ifelse(signup_ts < t.cutoff, signup_ts, NO_TIME)
     started = ibis.least(t.first_purchase_ts, known_signup)
@@ -127,14 +144,17 @@ def finish_transaction_features(t: Table, features: FeatureSettings, signup_ts: 
         "recency_days": recency,
         "tenure_days": days_between(t.cutoff, ibis.coalesce(started, t.first_purchase_ts, known_signup)),
         "n_purchases": n,
-        "spend_total": t.spend_total.fill_null(zero),
-        "spend_mean": ibis.ifelse(n > 0, t.purchase_spend / n, ibis.null("float64")),
+        "spend_total": t.spend_total.fill_null(zero) / CENTS,
+        "spend_mean": ibis.ifelse(n > 0, t.purchase_spend / n / CENTS, ibis.null("float64")),
         "spend_max": t.spend_max,
     }
     for w in features.windows_days:
         out[f"n_purchases_{w}d"] = t[f"n_purchases_{w}d"].fill_null(0).cast("float64")
-        out[f"spend_total_{w}d"] = t[f"spend_total_{w}d"].fill_null(zero)
-        out[f"spend_mean_{w}d"] = t[f"spend_mean_{w}d"]
+        n_w = t[f"n_purchases_{w}d"].fill_null(0).cast("float64")
+        out[f"spend_total_{w}d"] = t[f"spend_total_{w}d"].fill_null(zero) / CENTS
+        out[f"spend_mean_{w}d"] = ibis.ifelse(
+            n_w > 0, t[f"_purchase_cents_{w}d"] / n_w / CENTS, ibis.null("float64")
+        )
         out[f"spend_max_{w}d"] = t[f"spend_max_{w}d"]
     n_recent = t._n_recent.fill_null(0).cast("float64")
     n_previous = t._n_previous.fill_null(0).cast("float64")
