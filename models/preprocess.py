@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from features.build import feature_names, is_categorical
@@ -56,14 +55,6 @@ class Preprocessor:
             else:
                 out[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
         return pd.DataFrame(out, index=frame.index)
-
-    def numeric_matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        """All features as floats (categoricals as level codes, -1 -> NaN), for models without categoricals."""
-        matrix = self.transform(frame)
-        for name in self.categories:
-            codes = matrix[name].cat.codes.astype("float64")
-            matrix[name] = codes.where(codes >= 0)
-        return matrix.to_numpy(dtype="float64")
 
     def to_dict(self) -> dict:
         return {"features": self.features, "categories": self.categories}
