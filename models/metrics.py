@@ -137,7 +137,9 @@ def classification_metrics(
     out["precision_at_capacity"] = precision_at(y, p, k)
     # Outreach goes by value at risk (probability x value), as the risk list orders its outreach.
     value_at_risk = p * np.asarray(value, dtype=float)
-    best_k, best_profit = best_contact_count(profit_curve(y, value, value_at_risk, cost_per_contact, save_rate))
+    best_k, best_profit = best_contact_count(
+        profit_curve(y, value, value_at_risk, cost_per_contact, save_rate)
+    )
     out["expected_profit"] = best_profit
     out["best_contact_count"] = float(best_k)
     return out

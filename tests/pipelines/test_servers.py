@@ -53,7 +53,9 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float
 
 def start_server(command: list[str], env: dict, log: Path, health: str) -> subprocess.Popen:
     handle = log.open("w")
-    process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        command, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+    )
     wait_until_up(health, process, log)
     return process
 
@@ -70,7 +72,9 @@ def stop_server(process: subprocess.Popen) -> None:
 
 def run(command: list[str], env: dict, cwd: Path = REPO, timeout: int = 600) -> str:
     result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, (
+        f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
     return result.stdout + result.stderr
 
 
@@ -87,7 +91,9 @@ def prefect_api(tmp_path: Path) -> Iterator[tuple[str, dict]]:
     )
     server = start_server(
         [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env, tmp_path / "prefect-server.log", f"http://127.0.0.1:{port}/api/health",
+        env,
+        tmp_path / "prefect-server.log",
+        f"http://127.0.0.1:{port}/api/health",
     )
     try:
         yield env["PREFECT_API_URL"], env
@@ -99,8 +105,11 @@ def test_scoring_deployment_runs_on_a_process_worker(shop: Path, tmp_path: Path,
     _, env = prefect_api
     store = tmp_path / "mlstore"
     config = tmp_path / "churnguard.yaml"
-    config.write_text("training: {n_trials: 1, max_rounds: 60}\nfeatures: {max_cutoffs: 5}\n"
-                      f"tracking: {{home: '{store}'}}\n", encoding="utf-8")
+    config.write_text(
+        "training: {n_trials: 1, max_rounds: 60}\nfeatures: {max_cutoffs: 5}\n"
+        f"tracking: {{home: '{store}'}}\n",
+        encoding="utf-8",
+    )
     _train_champion(shop, store)
 
     run([str(BIN / "prefect"), "work-pool", "create", "churnguard", "--type", "process"], env)
@@ -108,14 +117,28 @@ def test_scoring_deployment_runs_on_a_process_worker(shop: Path, tmp_path: Path,
     assert "score-customers/weekly-scoring" in deployed
     out_dir = tmp_path / "risk_lists"
     started = run(
-        [str(BIN / "prefect"), "deployment", "run", "score-customers/weekly-scoring",
-         "--param", f"data_dir={shop}", "--param", f"out_dir={out_dir}", "--param", f"config_file={config}"],
+        [
+            str(BIN / "prefect"),
+            "deployment",
+            "run",
+            "score-customers/weekly-scoring",
+            "--param",
+            f"data_dir={shop}",
+            "--param",
+            f"out_dir={out_dir}",
+            "--param",
+            f"config_file={config}",
+        ],
         env,
     )
     flow_run_id = re.search(r"UUID: ([0-9a-f-]{36})", started).group(1)
 
     worker_env = dict(env, CHURNGUARD_PATHS__WORK=str(tmp_path / "work"))
-    run([str(BIN / "prefect"), "worker", "start", "--pool", "churnguard", "--run-once"], worker_env, timeout=900)
+    run(
+        [str(BIN / "prefect"), "worker", "start", "--pool", "churnguard", "--run-once"],
+        worker_env,
+        timeout=900,
+    )
 
     inspected = run([str(BIN / "prefect"), "flow-run", "inspect", flow_run_id], env)
     assert "COMPLETED" in inspected
@@ -124,15 +147,18 @@ def test_scoring_deployment_runs_on_a_process_worker(shop: Path, tmp_path: Path,
 
 
 def _train_champion(data_dir: Path, store: Path) -> None:
-    settings = Settings(tracking={"home": str(store)}, training={"n_trials": 1, "max_rounds": 60},
-                        features={"max_cutoffs": 5})
+    settings = Settings(
+        tracking={"home": str(store)}, training={"n_trials": 1, "max_rounds": 60}, features={"max_cutoffs": 5}
+    )
     dataset = load_dataset(data_dir, settings.data)
     source = source_from_dataset(dataset, settings.features)
     spec = discover_spec(source)
     result = train_churn_model(build_training_set(source, dataset.as_of, settings, spec), settings, spec)
     client = configure_tracking(settings)
     run_ = log_training_run(result, settings, dataset.as_of, dataset.fingerprint)
-    register_and_promote(client, settings, run_.model_uri, run_.run_id, result.split.test, result.test_probabilities)
+    register_and_promote(
+        client, settings, run_.model_uri, run_.run_id, result.split.test, result.test_probabilities
+    )
 
 
 @pytest.fixture
@@ -141,9 +167,23 @@ def mlflow_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     port = free_port()
     artifacts = tmp_path / "server-artifacts"
     server = start_server(
-        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(artifacts)],
-        dict(os.environ), tmp_path / "mlflow-server.log", f"http://127.0.0.1:{port}/health",
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(artifacts),
+        ],
+        dict(os.environ),
+        tmp_path / "mlflow-server.log",
+        f"http://127.0.0.1:{port}/health",
     )
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
     try:
