@@ -83,14 +83,14 @@ def run_ibis(
     data: Path, cutoffs: list[pd.Timestamp], out: Path, threads: int | None, memory: str | None
 ) -> int:
     from churnguard.config import Settings
-    from features.build import build_features, discover_spec, feature_table
+    from features.build import build_features, discover_spec, write_feature_table
     from features.source import source_from_parquet
 
     settings = Settings(features={"duckdb_threads": threads, "duckdb_memory_limit": memory})
     source = source_from_parquet(data, settings.features)
     if len(cutoffs) == 1:
         return len(build_features(source, cutoffs[0], settings))
-    source.backend.to_parquet(feature_table(source, cutoffs, settings, discover_spec(source)), out)
+    write_feature_table(source, cutoffs, settings, discover_spec(source), out)
     return pq.ParquetFile(out).metadata.num_rows
 
 

@@ -1,13 +1,19 @@
-"""Cutoff dates: when training looks at customers, and the table that lets one query serve many cutoffs."""
+"""Cutoff dates: when training looks at customers, and the cutoff table that feature queries read.
+
+One query can describe customers at many cutoffs (joined with the cutoff table) or at one of them
+(its values are then literals, so the engine can filter rows before any join or grouping). Either
+way the same expressions give the same values.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 import ibis
 import pandas as pd
-from ibis.expr.types import IntegerValue, Table, TimestampValue
+from ibis.expr.types import IntegerValue, Table, TimestampValue, Value
 
 from churnguard.config import ChurnSettings, FeatureSettings
 
@@ -64,36 +70,97 @@ def since(days: int) -> str:
 
 @dataclass(frozen=True)
 class CutoffTable:
-    """The cutoffs of one query, as values and as a table that rows are joined with.
+    """The cutoffs of a run, and which of them one query describes.
 
-    Times inside feature queries are naive UTC (see ``features.source``). The table has one row per
+    Times inside feature queries are naive UTC (see ``features.source``). ``frame`` has one row per
     cutoff: ``cutoff``, ``cutoff_utc`` (the same instant, tz-aware, for the output), its index ``k``,
     ``label_end`` (``cutoff + horizon``) and one ``since_{d}d`` column (``cutoff - d days``) per window
     length, so window tests are plain comparisons rather than date arithmetic per row.
+
+    ``chosen`` are the indices of the cutoffs the query describes. With several, rows are joined with
+    :attr:`table` and keyed by ``(customer_id, cutoff)``; with one, :meth:`value` gives its values as
+    literals and rows are keyed by ``customer_id`` alone. History buckets always follow every cutoff
+    of the run, so tables bucketed once serve each cutoff.
     """
 
     stamps: tuple[pd.Timestamp, ...]
-    table: Table
+    frame: pd.DataFrame
+    chosen: tuple[int, ...]
+    stored: Table | None = None  # the chosen rows of ``frame``, already a table of the backend
+
+    @property
+    def single(self) -> bool:
+        """Whether the query describes exactly one cutoff, given as literals."""
+        return len(self.chosen) == 1 and self.stored is None
+
+    @property
+    def keys(self) -> list[str]:
+        """Key columns of per-customer rows: ``customer_id``, plus ``cutoff`` when there are several."""
+        return ["customer_id"] if self.single else ["customer_id", "cutoff"]
+
+    @cached_property
+    def table(self) -> Table:
+        """The chosen cutoffs as a table to join rows with."""
+        if self.stored is not None:
+            return self.stored
+        return ibis.memtable(self.chosen_rows())
+
+    def chosen_rows(self) -> pd.DataFrame:
+        return self.frame.iloc[list(self.chosen)].reset_index(drop=True)
+
+    def one(self, k: int) -> CutoffTable:
+        """The same run, describing only cutoff ``k`` (its values as literals)."""
+        return replace(self, chosen=(k,), stored=None)
+
+    def reading(self, stored: Table, k: int) -> CutoffTable:
+        """The same run, describing the cutoff(s) in ``stored``, a backend table shaped like ``frame``.
+
+        Queries over it do not change when the table's rows do: one compiled query then serves every
+        cutoff (the stored rows must be those of ``chosen``, here cutoff ``k``).
+        """
+        return replace(self, chosen=(k,), stored=stored)
+
+    def value(self, rows: Table, name: str) -> Value:
+        """Column ``name`` of the cutoff table: a literal for one cutoff, else the column of ``rows``
+        (rows already joined with :attr:`table`)."""
+        if not self.single:
+            return rows[name]
+        value = self.frame[name].iloc[self.chosen[0]]
+        if name == "cutoff_utc":
+            return ibis.literal(value, type="timestamp('UTC')")
+        if name == "k":
+            return ibis.literal(int(value), type="int64")
+        return ibis.literal(value, type="timestamp")
 
     def bucket(self, ts: TimestampValue) -> IntegerValue:
         """Index ``k`` of the first cutoff after ``ts``, or null from the last cutoff on.
 
         History bucket ``k`` is ``[cutoff k-1, cutoff k)``; bucket 0 holds everything before the first
-        cutoff. Cumulative features aggregate each bucket once and combine buckets ``<= k``, instead
+        cutoff. All-history features aggregate each bucket once and combine buckets ``<= k``, instead
         of rescanning the history for every cutoff.
         """
+        if len(self.stamps) == 1:  # one bucket: a plain test, no CASE per row
+            return ibis.ifelse(ts < ibis.literal(self.stamps[0], type="timestamp"), 0, ibis.null("int64"))
         branches = [(ts < ibis.literal(stamp, type="timestamp"), k) for k, stamp in enumerate(self.stamps)]
         return ibis.cases(*branches, else_=ibis.null("int64"))
+
+    def first_needed(self, days: int) -> pd.Timestamp:
+        """Start of the ``days`` window of the earliest chosen cutoff: such windows read no earlier row."""
+        return self.frame[since(days)].iloc[min(self.chosen)]
+
+    @property
+    def last_cutoff(self) -> pd.Timestamp:
+        return self.frame["cutoff"].iloc[max(self.chosen)]
 
 
 def cutoff_table(
     cutoffs: Sequence[str | pd.Timestamp], window_days: Iterable[int] = (), horizon_days: int = 0
 ) -> CutoffTable:
-    """The cutoff table of :class:`CutoffTable` for the given cutoffs and window lengths."""
+    """The :class:`CutoffTable` of the given cutoffs and window lengths, describing all of them."""
     aware = pd.Series(normalize_cutoffs(cutoffs), dtype="datetime64[us, UTC]")
     naive = aware.dt.tz_localize(None)
     frame = pd.DataFrame({"cutoff": naive, "cutoff_utc": aware, "k": range(len(aware))})
     frame["label_end"] = naive + horizon_days * DAY
     for days in sorted(set(window_days)):
         frame[since(days)] = naive - days * DAY
-    return CutoffTable(stamps=tuple(naive), table=ibis.memtable(frame))
+    return CutoffTable(stamps=tuple(naive), frame=frame, chosen=tuple(range(len(frame))))

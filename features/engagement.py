@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import ibis
 from ibis.expr.types import Table
 
-from features.cutoffs import CutoffTable
-from features.timeutil import accumulate_buckets, days_between, fixed_point, in_window, join_recent
+from features.cutoffs import CutoffTable, since
+from features.timeutil import NO_TIME, accumulate, bucketed, days_between, fixed_point, join_recent
 
 VALUE_SCALE = 1e6  # event values are summed in millionths, exactly (see fixed_point)
 NPS_EVENT = "nps_response"
@@ -21,7 +21,7 @@ def event_slug(event_type: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", event_type.lower()).strip("_") or "other"
 
 
-def _coded(events: Table, event_types: Sequence[str]) -> Table:
+def coded(events: Table, event_types: Sequence[str]) -> Table:
     """Events of the given types with an integer ``code`` (the type's position) instead of the text type.
 
     Grouping and filtering on a small integer is much cheaper than on text, and the join drops the
@@ -32,69 +32,84 @@ def _coded(events: Table, event_types: Sequence[str]) -> Table:
     return ev.join(codes, "event_type").select("customer_id", "ts", "code", "value")
 
 
+def with_previous_same_day(ev: Table) -> Table:
+    """Coded events with ``prev_same_day``: the time of the previous event of the same customer and type
+    on the same UTC day (null for the first of its day).
+
+    An event is the first of its day inside a window ``[start, cutoff)`` exactly when
+    ``prev_same_day`` is null or before ``start``: so active days are a plain filtered count. Rows
+    before the earliest window start may be left out first; that changes no such test.
+    """
+    previous = ev.ts.lag().over(group_by=[ev.customer_id, ev.code], order_by=ev.ts)
+    return ev.mutate(prev_same_day=ibis.ifelse(previous.date() == ev.ts.date(), previous, NO_TIME))
+
+
 def window_aggregates(
-    events: Table,
-    cuts: Table,
+    ev: Table,
+    cuts: CutoffTable,
     event_types: Sequence[str],
     valued_types: Sequence[str],
     windows: Sequence[int],
-) -> list[Table]:
-    """Counts, active days and mean values per event type and window, per (customer_id, cutoff).
+) -> Table:
+    """Counts, active days and mean values per event type and window, per customer (and cutoff).
 
-    Returns one table per event type (in the order of ``event_types``) with that type's columns.
-
-    Events are first counted per (customer, cutoff, type, UTC day): a day is active in a window when
-    it has an event in that window, which avoids a distinct count per type and window.
+    ``ev`` are :func:`with_previous_same_day` events, at least those the chosen cutoffs' windows need.
+    One row per customer (and cutoff) with ``evt_{slug}_count_{w}d``, ``evt_{slug}_active_days_{w}d``
+    and, for valued types, ``evt_{slug}_value_mean_{longest}d``: one grouping for every type.
     """
     longest = max(windows)
-    ev = join_recent(_coded(events, event_types), cuts, "ts", longest)
-    days = ev.group_by(["customer_id", "cutoff", "code", ev.ts.date().name("day")]).aggregate(
-        **{
-            f"n_{w}": ev.count(where=in_window(ev.ts, ev, w)) if w != longest else ev.count() for w in windows
-        },
-        value_sum=fixed_point(ev.value, VALUE_SCALE).sum(),
-        value_n=ev.value.count(),
-    )
-    per_type = days.group_by(["customer_id", "cutoff", "code"]).aggregate(
-        **{f"count_{w}": days[f"n_{w}"].sum() for w in windows},
-        **{f"active_days_{w}": days.count(where=days[f"n_{w}"] > 0) for w in windows},
-        value_sum=days.value_sum.sum(),
-        value_n=days.value_n.sum(),
-    )
-    # One table per type, renamed to its feature columns; the caller joins them to the population.
-    tables = []
+    ev = join_recent(ev, cuts, "ts", longest)
+    aggs = {}
     for code, event_type in enumerate(event_types):
         slug = event_slug(event_type)
-        rows = per_type.filter(per_type.code == code)
-        columns = {}
+        of_type = ev.code == code
         for w in windows:
-            columns[f"evt_{slug}_count_{w}d"] = rows[f"count_{w}"]
-            columns[f"evt_{slug}_active_days_{w}d"] = rows[f"active_days_{w}"]
+            start = cuts.value(ev, since(w))
+            inside = of_type & (ev.ts >= start) if w != longest else of_type
+            aggs[f"evt_{slug}_count_{w}d"] = ev.count(where=inside)
+            first_of_day = ev.prev_same_day.isnull() | (ev.prev_same_day < start)
+            aggs[f"evt_{slug}_active_days_{w}d"] = ev.count(where=inside & first_of_day)
         if event_type in valued_types:
-            columns[f"evt_{slug}_value_mean_{longest}d"] = ibis.ifelse(
-                rows.value_n > 0, rows.value_sum / rows.value_n / VALUE_SCALE, ibis.null("float64")
-            )
-        tables.append(rows.select("customer_id", "cutoff", **columns))
-    return tables
+            aggs[f"_value_sum_{slug}"] = fixed_point(ev.value, VALUE_SCALE).sum(where=of_type)
+            aggs[f"_value_n_{slug}"] = ev.value.count(where=of_type)
+    t = ev.group_by(cuts.keys).aggregate(**aggs)
+    means = {}
+    for event_type in (t for t in event_types if t in valued_types):
+        slug = event_slug(event_type)
+        n = t[f"_value_n_{slug}"]
+        means[f"evt_{slug}_value_mean_{longest}d"] = ibis.ifelse(
+            n > 0, t[f"_value_sum_{slug}"] / n / VALUE_SCALE, ibis.null("float64")
+        )
+    return t.mutate(**means).drop(*(c for c in t.columns if c.startswith("_value_")))
 
 
-def history_aggregates(events: Table, cuts: CutoffTable, event_types: Sequence[str]) -> Table:
-    """Time of the last event of each type and the last NPS answer before each cutoff."""
-    ev = _coded(events, event_types)
-    ev = ev.mutate(bucket=cuts.bucket(ev.ts))
-    ev = ev.filter(ev.bucket.notnull())
+def history_partials(ev: Table, cuts: CutoffTable, event_types: Sequence[str]) -> Table:
+    """Last event time per type (and the last NPS answer) per (customer_id, history bucket)."""
+    ev = bucketed(ev, cuts)
     last = {f"_last_{event_slug(t)}": ev.ts.max(where=ev.code == code) for code, t in enumerate(event_types)}
     if NPS_EVENT in event_types:
-        last["_nps_value"] = ev.value.argmax(ev.ts, where=ev.code == list(event_types).index(NPS_EVENT))
-    p = ev.group_by(["customer_id", "bucket"]).aggregate(**last)
-    running = {name: p[name].max() for name in last if name != "_nps_value"}
-    if NPS_EVENT in event_types:
-        running["nps_last"] = p._nps_value.argmax(p[f"_last_{event_slug(NPS_EVENT)}"])
-    return accumulate_buckets(p, cuts, **running)
+        last["nps_last"] = ev.value.argmax(ev.ts, where=ev.code == list(event_types).index(NPS_EVENT))
+    return ev.group_by(["customer_id", "bucket"]).aggregate(**last)
+
+
+def history_aggregates(partials: Table, cuts: CutoffTable, event_types: Sequence[str]) -> Table:
+    """Time of the last event of each type and the last NPS answer before each chosen cutoff."""
+
+    def combine(p: Table) -> dict:
+        running = {f"_last_{event_slug(t)}": p[f"_last_{event_slug(t)}"].max() for t in event_types}
+        if NPS_EVENT in event_types:
+            running["nps_last"] = p.nps_last.argmax(p[f"_last_{event_slug(NPS_EVENT)}"])
+        return running
+
+    return accumulate(partials, cuts, combine)
 
 
 def finish_engagement_features(
-    t: Table, event_types: Sequence[str], valued_types: Sequence[str], windows: Sequence[int]
+    t: Table,
+    cuts: CutoffTable,
+    event_types: Sequence[str],
+    valued_types: Sequence[str],
+    windows: Sequence[int],
 ) -> dict:
     """Feature columns from the joined window and history aggregates; absent history gives 0 counts."""
     out = {}
@@ -105,7 +120,7 @@ def finish_engagement_features(
             for kind in ("count", "active_days"):
                 name = f"evt_{slug}_{kind}_{w}d"
                 out[name] = t[name].fill_null(0).cast("float64")
-        out[f"evt_{slug}_days_since"] = days_between(t.cutoff, t[f"_last_{event_slug(event_type)}"])
+        out[f"evt_{slug}_days_since"] = days_between(cuts.value(t, "cutoff"), t[f"_last_{slug}"])
         if event_type in valued_types:
             out[f"evt_{slug}_value_mean_{longest}d"] = t[f"evt_{slug}_value_mean_{longest}d"]
     for w in windows:

@@ -26,28 +26,29 @@ NEW_CUSTOMER_DAYS = 90
 _NEVER = 1e9  # recency of a customer who never bought: ranks below everyone
 
 
-def _quintile(order: ibis.Value, cutoff: ibis.Value) -> ibis.Value:
-    rank = ibis.percent_rank().over(group_by=cutoff, order_by=order)
+def _quintile(order: ibis.Value, by: list[ibis.Value]) -> ibis.Value:
+    rank = ibis.percent_rank().over(group_by=by or None, order_by=order)
     return ibis.least(ibis.literal(5), (rank * 5).floor().cast("int64") + 1)
 
 
-def rfm_scores(t: Table, frequency: str, monetary: str) -> Table:
-    """``rfm_r``, ``rfm_f``, ``rfm_m`` scores and ``rfm_segment`` per (customer_id, cutoff) of a feature table.
+def rfm_scores(t: Table, frequency: str, monetary: str, keys: list[str]) -> Table:
+    """``rfm_r``, ``rfm_f``, ``rfm_m`` scores and ``rfm_segment`` per row of a feature table.
 
-    Only the few columns the ranks need are carried through the window sort.
+    Only the few columns the ranks need are carried through the window sorts.
 
     Args:
-        t: feature rows with ``customer_id``, ``cutoff``, ``recency_days``, ``tenure_days`` and the two
-            columns below.
+        t: feature rows with the ``keys``, ``recency_days``, ``tenure_days`` and the two columns below.
         frequency: column with the purchase count of the lookback window.
         monetary: column with the net spend of the lookback window.
+        keys: ``customer_id``, and ``cutoff`` when the rows describe several cutoffs (ranks are
+            within each cutoff).
     """
-    keys = ["customer_id", "cutoff"]
     narrow = t.select(*keys, "recency_days", "tenure_days", frequency, monetary)
+    by = [narrow[k] for k in keys if k != "customer_id"]
     scored = narrow.mutate(
-        rfm_r=_quintile(ibis.desc(narrow.recency_days.fill_null(_NEVER)), narrow.cutoff),
-        rfm_f=_quintile(narrow[frequency], narrow.cutoff),
-        rfm_m=_quintile(narrow[monetary], narrow.cutoff),
+        rfm_r=_quintile(ibis.desc(narrow.recency_days.fill_null(_NEVER)), by),
+        rfm_f=_quintile(narrow[frequency], by),
+        rfm_m=_quintile(narrow[monetary], by),
     )
     r, f, m = scored.rfm_r, scored.rfm_f, scored.rfm_m
     segment = ibis.cases(

@@ -10,11 +10,14 @@ conversion per row, which on DuckDB (ICU) costs more than the rest of the query.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
 import pandas as pd
+import pyarrow as pa
 from ibis.backends import BaseBackend
 from ibis.expr.types import Table
 
@@ -28,6 +31,7 @@ TIME_COLUMNS = {
     "events": ("ts",),
     "subscriptions": ("start_ts", "end_ts"),
 }
+BATCH_ROWS = 122_880  # rows per streamed Arrow batch (one DuckDB row group)
 MAX_EVENT_TYPES = 30  # free-text event types: keep the most frequent, so features stay a bounded set
 
 
@@ -42,6 +46,52 @@ class FeatureSource:
     subscriptions: Table | None
     attribute_columns: list[str]
     numeric_attributes: list[str] = field(default_factory=list)
+    _event_counts: pd.DataFrame | None = field(default=None, repr=False)
+
+    def keep(self, table: Table | pd.DataFrame, name: str | None = None) -> Table:
+        """``table`` computed now and kept by the backend as a temporary table, for several queries.
+
+        With a ``name``, an earlier table of that name is replaced: queries compiled against it then
+        read the new rows.
+        """
+        name = name or f"_kept_{uuid.uuid4().hex}"
+        return self.backend.create_table(name, table, temp=True, overwrite=True)
+
+    def drop(self, table: Table) -> None:
+        """Drop a temporary table :meth:`keep` made."""
+        self.backend.drop_table(table.get_name(), force=True)
+
+    def arrow_batches(self, expr: Table) -> pa.RecordBatchReader:
+        """Stream the rows of ``expr`` as Arrow record batches, without a second copy in the engine.
+
+        DuckDB-specific: ibis 12's ``to_pyarrow_batches`` calls a cursor method duckdb 2 removed, so
+        this asks ibis for the DuckDB relation (memory tables registered, SQL compiled) and streams it.
+        """
+        return self.backend._to_duckdb_relation(expr).to_arrow_reader(BATCH_ROWS)
+
+    def compiled(self, expr: Table) -> Callable[[], pa.RecordBatchReader]:
+        """A function streaming the rows of ``expr`` as :meth:`arrow_batches` does, compiled only once.
+
+        Each call runs the same SQL text again, so it reads the current rows of the tables ``expr``
+        names (see :meth:`keep`). DuckDB-specific, like :meth:`arrow_batches`.
+        """
+        sql = self.backend._to_duckdb_relation(expr).sql_query()
+        connection = self.backend.con
+        return lambda: connection.sql(sql).to_arrow_reader(BATCH_ROWS)
+
+    def event_type_counts(self) -> pd.DataFrame:
+        """``event_type``, ``n`` (events) and ``n_valued`` (events with a ``value``), most frequent first.
+
+        One scan of the events, made once per source.
+        """
+        if self._event_counts is None:
+            if self.events is None:
+                self._event_counts = pd.DataFrame({"event_type": [], "n": [], "n_valued": []})
+            else:
+                ev = self.events
+                counts = ev.group_by("event_type").aggregate(n=ev.count(), n_valued=ev.value.count())
+                self._event_counts = self.backend.execute(counts.order_by([ibis.desc("n"), "event_type"]))
+        return self._event_counts
 
     def event_types(self) -> list[str]:
         """Event types seen in the data, most frequent first, one per feature name.
@@ -49,13 +99,9 @@ class FeatureSource:
         Types whose names differ only in punctuation (``page view``, ``page-view``) would name the
         same columns; only the most frequent of them is kept.
         """
-        if self.events is None:
-            return []
-        counts = self.events.group_by("event_type").aggregate(n=self.events.count())
-        frame = self.backend.execute(counts.order_by([ibis.desc("n"), "event_type"]).limit(MAX_EVENT_TYPES))
         kept: dict[str, str] = {}
-        for value in frame["event_type"]:
-            if value is not None and str(value) != "":
+        for value in self.event_type_counts()["event_type"].head(MAX_EVENT_TYPES):
+            if value is not None and not pd.isna(value) and str(value) != "":
                 kept.setdefault(event_slug(str(value)), str(value))
         return list(kept.values())
 

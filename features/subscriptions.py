@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ibis.expr.types import BooleanValue, Table, TimestampValue
 
+from features.cutoffs import CutoffTable
 from features.timeutil import days_between, fixed_point
 
 
@@ -16,10 +17,19 @@ def active_at(subs: Table, moment: TimestampValue) -> BooleanValue:
     return (subs.start_ts < moment) & (subs.end_ts.isnull() | (subs.end_ts >= moment))
 
 
-def subscription_aggregates(subscriptions: Table, cuts: Table) -> Table:
-    """Per (customer_id, cutoff) with any subscription started before the cutoff."""
-    s = subscriptions.join(cuts, subscriptions.start_ts < cuts.cutoff)
-    active = active_at(s, s.cutoff)
+def _with_cutoffs(subscriptions: Table, cuts: CutoffTable, moment: str) -> Table:
+    """Subscriptions paired with each chosen cutoff (and its ``moment`` column, e.g. ``label_end``)."""
+    if cuts.single:
+        return subscriptions
+    c = cuts.table.select("cutoff", moment) if moment != "cutoff" else cuts.table.select("cutoff")
+    return subscriptions.cross_join(c)
+
+
+def subscription_aggregates(subscriptions: Table, cuts: CutoffTable) -> Table:
+    """Per customer (and cutoff) with any subscription started before the cutoff."""
+    s = _with_cutoffs(subscriptions, cuts, "cutoff")
+    s = s.filter(s.start_ts < cuts.value(s, "cutoff"))
+    active = active_at(s, cuts.value(s, "cutoff"))
     aggs = {
         "sub_n_active": s.count(where=active),
         "sub_n_ended": s.count(where=~active),
@@ -29,14 +39,14 @@ def subscription_aggregates(subscriptions: Table, cuts: Table) -> Table:
         aggs["sub_mrr"] = fixed_point(s.mrr, 100.0).sum(where=active) / 100.0
     if "plan" in subscriptions.columns:
         aggs["sub_plan"] = s.plan.cast("string").argmax(s.start_ts, where=active)
-    return s.group_by(["customer_id", "cutoff"]).aggregate(**aggs)
+    return s.group_by(cuts.keys).aggregate(**aggs)
 
 
-def finish_subscription_features(t: Table, has_mrr: bool, has_plan: bool) -> dict:
+def finish_subscription_features(t: Table, cuts: CutoffTable, has_mrr: bool, has_plan: bool) -> dict:
     out = {
         "sub_active": (t.sub_n_active.fill_null(0) > 0).cast("float64"),
         "sub_n_ended": t.sub_n_ended.fill_null(0).cast("float64"),
-        "sub_age_days": days_between(t.cutoff, t._sub_first_start),
+        "sub_age_days": days_between(cuts.value(t, "cutoff"), t._sub_first_start),
     }
     if has_mrr:
         out["sub_mrr"] = t.sub_mrr.fill_null(0.0)
@@ -45,7 +55,8 @@ def finish_subscription_features(t: Table, has_mrr: bool, has_plan: bool) -> dic
     return out
 
 
-def still_subscribed(subscriptions: Table, cuts: Table) -> Table:
-    """(customer_id, cutoff) pairs with a subscription active at the end of the horizon (``label_end``)."""
-    s = subscriptions.join(cuts, active_at(subscriptions, cuts.label_end))
-    return s.select("customer_id", "cutoff").distinct()
+def still_subscribed(subscriptions: Table, cuts: CutoffTable) -> Table:
+    """Customers (and cutoffs) with a subscription active at the end of the horizon (``label_end``)."""
+    s = _with_cutoffs(subscriptions, cuts, "label_end")
+    s = s.filter(active_at(s, cuts.value(s, "label_end")))
+    return s.select(*cuts.keys).distinct()

@@ -1,10 +1,12 @@
-"""Small Ibis helpers for time arithmetic and cutoff joins, shared by every feature family.
+"""Small Ibis helpers for time arithmetic, windows and history buckets, shared by every feature family.
 
 Times inside feature queries are naive UTC timestamps: comparisons and differences then need no
 time-zone arithmetic per row (which costs more than the rest of a query on DuckDB).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import ibis
 from ibis.expr.types import BooleanValue, NumericValue, Table, TimestampValue, Value
@@ -30,36 +32,45 @@ def days_between(later: TimestampValue, earlier: TimestampValue) -> NumericValue
     return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64") / SECONDS_PER_DAY
 
 
-def in_window(ts: TimestampValue, rows: Table, days: int) -> BooleanValue:
-    """``ts`` lies in the ``days`` before the row's cutoff (callers have already ensured ``ts < cutoff``).
+def in_window(ts: TimestampValue, cuts: CutoffTable, rows: Table, days: int) -> BooleanValue:
+    """``ts`` lies in the ``days`` before the row's cutoff (callers have already ensured ``ts < cutoff``)."""
+    return ts >= cuts.value(rows, since(days))
 
-    ``rows`` is a table joined with the cutoff table, which holds the window's start.
+
+def join_recent(rows: Table, cuts: CutoffTable, ts_column: str, days: int) -> Table:
+    """Rows paired with each chosen cutoff they precede by at most ``days``: ``[cutoff - days, cutoff)``.
+
+    For one cutoff this is a filter on literals, which the engine applies while scanning.
     """
-    return ts >= rows[since(days)]
-
-
-def join_recent(rows: Table, cuts: Table, ts_column: str, days: int) -> Table:
-    """Rows paired with each cutoff they precede by at most ``days``: ``[cutoff - days, cutoff)``."""
     ts = rows[ts_column]
-    return rows.join(cuts, [ts >= cuts[since(days)], ts < cuts.cutoff])
+    if cuts.single:
+        return rows.filter(ts >= cuts.value(rows, since(days)), ts < cuts.value(rows, "cutoff"))
+    c = cuts.table
+    return rows.join(c, [ts >= c[since(days)], ts < c.cutoff])
 
 
-def accumulate_buckets(partials: Table, cuts: CutoffTable, **running: Value) -> Table:
-    """All-history aggregates per (customer_id, cutoff) from per-bucket partial aggregates.
+def bucketed(rows: Table, cuts: CutoffTable, ts_column: str = "ts") -> Table:
+    """Rows before the last cutoff of the run with their history ``bucket`` (see ``CutoffTable.bucket``)."""
+    rows = rows.filter(rows[ts_column] < ibis.literal(cuts.stamps[-1], type="timestamp"))
+    single = len(cuts.stamps) == 1  # then every row left is in bucket 0
+    return rows.mutate(bucket=ibis.literal(0, type="int64") if single else cuts.bucket(rows[ts_column]))
 
-    ``running`` maps each output column to an aggregate over ``partials`` (``partials.n.sum()``,
-    ``partials.last_ts.max()``, ...). It runs cumulatively over each customer's buckets in time
-    order; the customer's latest bucket at or before a cutoff then holds the value at that cutoff.
-    So each raw row is read once, and no aggregate spans (customers x cutoffs) rows.
+
+def accumulate(partials: Table, cuts: CutoffTable, combine: Callable[[Table], dict[str, Value]]) -> Table:
+    """All-history aggregates per customer and chosen cutoff, from per-bucket partial aggregates.
+
+    ``partials`` has ``customer_id``, ``bucket`` and one column per aggregate, named as the result;
+    ``combine(rows)`` maps each name to the aggregate that merges buckets (``rows.n.sum()``,
+    ``rows.last_ts.max()``, ...). The value at cutoff ``k`` merges the customer's buckets ``<= k``, so
+    each raw row is read once however many cutoffs there are. With a single bucket the partials
+    already are the result.
     """
-    by_customer = {"group_by": "customer_id", "order_by": "bucket"}
-    cumulative = ibis.cumulative_window(**by_customer)
-    run = partials.select(
-        "customer_id",
-        "bucket",
-        until=partials.bucket.lead().over(**by_customer).fill_null(len(cuts.stamps)),
-        **{name: value.over(cumulative) for name, value in running.items()},
-    )
+    names = list(combine(partials))
+    if len(cuts.stamps) == 1:
+        return partials.select("customer_id", *names)
+    if cuts.single:
+        rows = partials.filter(partials.bucket <= cuts.chosen[0])
+        return rows.group_by("customer_id").aggregate(**combine(rows))
     c = cuts.table.select("cutoff", "k")
-    matched = run.join(c, [run.bucket <= c.k, c.k < run.until])
-    return matched.select("customer_id", "cutoff", *running)
+    rows = partials.join(c, partials.bucket <= c.k)
+    return rows.group_by(["customer_id", "cutoff"]).aggregate(**combine(rows))
