@@ -9,8 +9,8 @@ wall time, CPU time and peak resident memory (``ru_maxrss``, and psutil sampling
 
 - ``ibis-one``: ``build_features`` for one cutoff (the day after the last transaction) into pandas,
   spec discovery included;
-- ``ibis-twelve``: the multi-cutoff ``feature_table`` for twelve cutoffs 30 days apart, streamed to
-  Parquet with ``source.backend.to_parquet``;
+- ``ibis-twelve``: ``write_feature_table`` for twelve cutoffs 30 days apart, computed and streamed to
+  Parquet one cutoff at a time over shared inputs (as training sets are written);
 - ``pandas-one`` / ``pandas-twelve``: the same core features (recency, tenure, RFM windows, gaps,
   engagement counts, active days and recency per event type, RFM scores) written in idiomatic
   pandas, kept here as the yardstick; twelve cutoffs are computed one after another and streamed
