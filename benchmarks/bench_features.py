@@ -1,7 +1,7 @@
 """Time the point-in-time feature engine on 1M customers against a plain pandas yardstick.
 
 Usage: python benchmarks/bench_features.py [--data /tmp/cg_bench_1m] [--customers 1000000]
-       [--only ibis-one ibis-twelve pandas-one pandas-twelve] [--memory-limit 1.5GB] [--threads 2]
+       [--only ibis-one ibis-twelve pandas-one pandas-twelve sql-one] [--memory-limit 1.5GB] [--threads 2]
 
 Generates the data with ``generate_sample`` unless ``--data`` already holds it (~10 transactions and
 ~20 events per customer over 3 years). Each measurement runs in a fresh subprocess that reports its
@@ -11,6 +11,9 @@ wall time, CPU time and peak resident memory (``ru_maxrss``, and psutil sampling
   spec discovery included;
 - ``ibis-twelve``: ``write_feature_table`` for twelve cutoffs 30 days apart, computed and streamed to
   Parquet one cutoff at a time over shared inputs (as training sets are written);
+- ``sql-one``: a floor, not a competitor: one hand-written DuckDB query for one cutoff with only
+  the cheapest ~35 columns (window counts, spend and maxima, all-history totals, the spread of
+  purchase gaps, event counts per type and window, last event per type) into Arrow;
 - ``pandas-one`` / ``pandas-twelve``: the same core features (recency, tenure, RFM windows, gaps,
   engagement counts, active days and recency per event type, RFM scores) written in idiomatic
   pandas, kept here as the yardstick; twelve cutoffs are computed one after another and streamed
@@ -38,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from measure import GIB, RssSampler  # benchmarks/ is on sys.path when a script runs
 
-CASES = ("ibis-one", "ibis-twelve", "pandas-one", "pandas-twelve")
+CASES = ("ibis-one", "ibis-twelve", "pandas-one", "pandas-twelve", "sql-one")
 TARGETS = {"ibis-one": 2.5, "ibis-twelve": 15.0}  # seconds, on the 2-core benchmark machine
 TARGET_PEAK_GIB = 2.0
 N_CUTOFFS, EVERY_DAYS = 12, 30
@@ -73,6 +76,50 @@ def last_cutoff(data: Path) -> pd.Timestamp:
 def cutoffs_for(case: str, as_of: pd.Timestamp) -> list[pd.Timestamp]:
     n = N_CUTOFFS if case.endswith("twelve") else 1
     return [as_of - EVERY_DAYS * DAY * k for k in reversed(range(n))]
+
+
+# ---------------------------------------------------------------------------------------------------
+# A floor: the cheapest part of the features in one hand-written DuckDB query
+
+
+def run_sql(data: Path, cutoff: pd.Timestamp) -> int:
+    import duckdb
+
+    con = duckdb.connect()
+    for name, columns in (("tx", "customer_id, ts, amount"), ("ev", "customer_id, ts, event_type")):
+        table = "transactions" if name == "tx" else "events"
+        naive = columns.replace("ts", "make_timestamp(epoch_us(ts)) AS ts")
+        con.sql(f"CREATE VIEW {name} AS SELECT {naive} FROM '{data / table}.parquet'")
+    c = f"TIMESTAMP '{cutoff.tz_convert(None)}'"
+
+    def inside(days: int) -> str:
+        return f"ts >= {c} - INTERVAL {days} DAY"
+
+    tx = [
+        f"count(*) FILTER (WHERE amount > 0 AND {inside(w)}) AS n_{w}, "
+        f"sum(amount) FILTER (WHERE {inside(w)}) AS s_{w}, "
+        f"max(amount) FILTER (WHERE amount > 0 AND {inside(w)}) AS m_{w}"
+        for w in WINDOWS
+    ]
+    types = [row[0] for row in con.sql("SELECT DISTINCT event_type FROM ev").fetchall()]
+    ev = [
+        f"count(*) FILTER (WHERE event_type = '{t}' AND {inside(w)}) AS c{i}_{w}"
+        for i, t in enumerate(types)
+        for w in EVENT_WINDOWS
+    ] + [f"max(ts) FILTER (WHERE event_type = '{t}') AS last_{i}" for i, t in enumerate(types)]
+    query = f"""
+    WITH t AS (SELECT customer_id, {", ".join(tx)}, count(*) FILTER (WHERE amount > 0) AS n,
+                      sum(amount) AS s, min(ts) AS first_ts, max(ts) FILTER (WHERE amount > 0) AS last_ts
+               FROM tx WHERE ts < {c} GROUP BY customer_id),
+         g AS (SELECT customer_id, stddev(gap) AS gap_sd
+               FROM (SELECT customer_id, epoch(ts - lag(ts) OVER (PARTITION BY customer_id ORDER BY ts)) AS gap
+                     FROM tx WHERE ts < {c} AND amount > 0)
+               GROUP BY customer_id),
+         e AS (SELECT customer_id, {", ".join(ev)} FROM ev WHERE ts < {c} GROUP BY customer_id)
+    SELECT * FROM t LEFT JOIN g USING (customer_id) LEFT JOIN e USING (customer_id)
+    WHERE t.n_{LOOKBACK} > 0
+    """
+    return con.sql(query).to_arrow_table().num_rows
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -191,6 +238,8 @@ def child(args: argparse.Namespace) -> None:
         out = Path(work) / "features.parquet"
         if args.child.startswith("ibis"):
             rows = run_ibis(args.data, cutoffs, out, args.threads, args.memory_limit)
+        elif args.child == "sql-one":
+            rows = run_sql(args.data, cutoffs[0])
         else:
             rows = run_pandas(args.data, cutoffs, out)
     wall = time.perf_counter() - began
@@ -253,6 +302,11 @@ def main() -> None:
                 f"{label:>14}: engine / pandas = {engine['wall'] / yardstick['wall']:.2f}x wall time, "
                 f"{engine['peak'] / yardstick['peak']:.2f}x peak memory"
             )
+    if results.get("ibis-one") and results.get("sql-one"):
+        ratio = results["ibis-one"]["wall"] / results["sql-one"]["wall"]
+        print(
+            f"    one cutoff: engine / hand-written SQL floor (~35 of the columns) = {ratio:.2f}x wall time"
+        )
 
 
 if __name__ == "__main__":
