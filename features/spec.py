@@ -33,10 +33,6 @@ class FeatureSpec:
     def from_dict(cls, values: dict) -> FeatureSpec:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
-    @property
-    def categorical_attributes(self) -> list[str]:
-        return [c for c in self.attribute_columns if c not in self.numeric_attributes]
-
 
 def discover_spec(source: FeatureSource) -> FeatureSpec:
     """Read the event types, attributes and subscription columns present in the data."""
