@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import typer
@@ -121,11 +122,14 @@ def _flow_progress(title: str) -> Iterator[None]:
             yield
 
 
-def _load_flows():
+def _load_flows() -> SimpleNamespace:
+    """The flow modules, imported on demand: Prefect and MLflow take seconds to import."""
     console.print("Loading Prefect and MLflow ...", style="dim")
     from pipelines import build_features, churn_pipeline, report, score, train
 
-    return build_features, churn_pipeline, report, score, train
+    return SimpleNamespace(
+        build_features=build_features, churn_pipeline=churn_pipeline, report=report, score=score, train=train
+    )
 
 
 @app.command()
@@ -194,7 +198,7 @@ def features(
     def body() -> None:
         flows = _load_flows()
         with _flow_progress("Building features"):
-            result = flows[0].build_features_flow(
+            result = flows.build_features.build_features_flow(
                 data_dir=str(data), out_file=str(out_file), as_of=_as_of(as_of), config_file=_config(config)
             )
         out.print(f"Features of {result['customers']:,} customers written to {result['path']}")
@@ -223,7 +227,7 @@ def train(
     def body() -> None:
         flows = _load_flows()
         with _flow_progress("Training"):
-            result = flows[4].train_flow(
+            result = flows.train.train_flow(
                 data_dir=str(data),
                 as_of=_as_of(as_of),
                 horizon_days=horizon_days,
@@ -266,7 +270,7 @@ def score(
     def body() -> None:
         flows = _load_flows()
         with _flow_progress("Scoring"):
-            result = flows[3].score_flow(
+            result = flows.score.score_flow(
                 data_dir=str(data),
                 out_dir=str(out_dir) if out_dir else None,
                 as_of=_as_of(as_of),
@@ -310,7 +314,7 @@ def report(
     def body() -> None:
         flows = _load_flows()
         with _flow_progress("Building the retention report"):
-            result = flows[2].report_flow(
+            result = flows.report.report_flow(
                 data_dir=str(data),
                 out_dir=str(out_dir) if out_dir else None,
                 as_of=_as_of(as_of),
@@ -338,7 +342,7 @@ def pipeline(
     def body() -> dict:
         flows = _load_flows()
         with _flow_progress("Running the churn pipeline"):
-            result = flows[1].churn_pipeline(
+            result = flows.churn_pipeline.churn_pipeline(
                 data_dir=str(data),
                 output_dir=str(out_dir),
                 as_of=_as_of(as_of),
