@@ -62,7 +62,7 @@ def load_champion(settings: Settings, client: MlflowClient):
         raise NoChampionError(
             f"no model has the '{CHAMPION}' alias in registered model '{name}' "
             f"(tracking store {settings.tracking.resolved_uri()}): train a model first: "
-            "churn train --data DIR"
+            "churn train --data DIR, or run the Prefect deployment 'train-churn-model/weekly-training'"
         )
     pyfunc, model = load_model(f"models:/{name}@{CHAMPION}")
     return version, pyfunc, model

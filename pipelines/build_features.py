@@ -12,7 +12,7 @@ from churnguard.atomic import write_file_atomically
 from churnguard.data.stage import Stage
 from features.build import build_features, discover_spec
 from features.source import source_from_parquet
-from pipelines.common import EXTERNAL, as_of_text, run_settings, validate_data
+from pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, validate_data
 
 
 @task(name="write-feature-table", timeout_seconds=3600, **EXTERNAL)
@@ -29,6 +29,7 @@ def write_feature_table(stage: Stage, out_file: str, config_file: str | None) ->
 
 
 @flow(name="build-features", log_prints=True)
+@fails_on_bad_input
 def build_features_flow(
     data_dir: str, out_file: str, as_of: date | None = None, config_file: str | None = None
 ) -> dict:

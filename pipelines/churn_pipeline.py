@@ -10,7 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from models.registry import champion_version
 from models.tracking import configure_tracking
-from pipelines.common import EXTERNAL, as_of_text, run_settings, validate_data
+from pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, validate_data
 from pipelines.report import report_flow
 from pipelines.score import score_flow
 from pipelines.train import train_flow
@@ -25,6 +25,7 @@ def find_champion(config_file: str | None) -> str | None:
 
 
 @flow(name="churn-pipeline", log_prints=True)
+@fails_on_bad_input
 def churn_pipeline(
     data_dir: str,
     output_dir: str = "output",

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
 
 from churnguard.config import Settings, load_settings
 from churnguard.data.dataset import load_dataset
@@ -19,6 +23,41 @@ from churnguard.progress import reporter
 def run_settings(config_file: str | None, overrides: dict[str, dict[str, Any]] | None = None) -> Settings:
     """Settings for one run: the config file (or ./churnguard.yaml), environment, then explicit overrides."""
     return load_settings(config_file, **(overrides or {}))
+
+
+Fn = TypeVar("Fn", bound=Callable[..., Any])
+
+
+class _QuietBadInput(logging.Filter):
+    """Drops the engine's "exited with unexpected exception" traceback when the cause is bad input."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, BadInputError)
+
+
+def fails_on_bad_input(fn: Fn) -> Fn:
+    """Input the user must fix ends the flow Failed with its message alone: no traceback, no retry.
+
+    Put it under ``@flow``. Prefect logs a traceback for an exception a flow raises, which buries the one
+    line a data engineer needs; a returned Failed state carries the message alone, and calling the flow from
+    Python (the CLI, a parent flow) still raises the original error. Tasks need no such help: with retries
+    refused by :func:`retry_unless_bad_input`, Prefect fails them without a traceback. A worker's engine
+    re-raises the failed state once more and logs it with a traceback: the filter drops that record, as the
+    flow's "Finished in state Failed(...)" line already carries the message.
+    """
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except BadInputError as error:
+            engine_logger = logging.getLogger("prefect.flow_runs")
+            if not any(isinstance(f, _QuietBadInput) for f in engine_logger.filters):
+                engine_logger.addFilter(_QuietBadInput())
+            return Failed(message=str(error), data=error)
+
+    return run  # type: ignore[return-value]
 
 
 def retry_unless_bad_input(task, task_run, state) -> bool:

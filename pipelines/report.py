@@ -12,7 +12,7 @@ from churnguard.data.stage import Stage, load_stage
 from churnguard.report.build import build_report
 from models.registry import champion_info
 from models.tracking import configure_tracking
-from pipelines.common import EXTERNAL, as_of_text, run_settings, validate_data
+from pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, validate_data
 
 
 @task(name="build-report", timeout_seconds=3600, **EXTERNAL)
@@ -45,6 +45,7 @@ def report_task(
 
 
 @flow(name="retention-report", log_prints=True)
+@fails_on_bad_input
 def report_flow(
     data_dir: str,
     out_dir: str | None = None,

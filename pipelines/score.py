@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact
 
 from churnguard.data.stage import Stage
 from features.build import build_features
@@ -15,7 +15,7 @@ from features.source import source_from_parquet
 from models.registry import resolve_model
 from models.scoring import score_customers, write_risk_list
 from models.tracking import configure_tracking
-from pipelines.common import EXTERNAL, as_of_text, run_settings, say, validate_data
+from pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, say, validate_data
 
 TOP_ROWS = 20
 
@@ -46,7 +46,29 @@ def score_task(
     }
 
 
+def top_table(rows: list[dict]) -> str:
+    """The riskiest customers as a Markdown table: rounded numbers, the reason and action in full."""
+    lines = [
+        "| rank | customer | churn probability | tier | value at risk | top reason | suggested action | group |",
+        "|---:|---|---:|---|---:|---|---|---|",
+    ]
+    for row in rows:
+        cells = [
+            str(row["rank"]),
+            str(row["customer_id"]),
+            f"{row['churn_probability']:.0%}",
+            row["risk_tier"],
+            f"{row['value_at_risk']:,.0f}",
+            row.get("reason_1") or "",
+            row.get("suggested_action") or "",
+            row["group"],
+        ]
+        lines.append("| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 @flow(name="score-customers", log_prints=True)
+@fails_on_bad_input
 def score_flow(
     data_dir: str,
     out_dir: str | None = None,
@@ -74,19 +96,9 @@ def score_flow(
         ),
         description="Tier counts and value at risk",
     )
-    shown = [
-        "rank",
-        "customer_id",
-        "churn_probability",
-        "risk_tier",
-        "value_at_risk",
-        "reason_1",
-        "suggested_action",
-        "group",
-    ]
-    create_table_artifact(
+    create_markdown_artifact(
         key="risk-list-top",
-        table=[{k: row[k] for k in shown} for row in result["top"]],
+        markdown=top_table(result["top"]),
         description=f"Top {TOP_ROWS} customers by churn probability",
     )
     return {"folder": result["folder"], "summary": summary}

@@ -15,10 +15,11 @@ from churnguard.atomic import write_file_atomically
 from churnguard.data.stage import Stage
 from features.build import FeatureSpec, build_training_set, discover_spec
 from features.source import source_from_parquet
+from models.metrics import describe_measure
 from models.registry import register_and_promote
 from models.tracking import configure_tracking, log_training_run
 from models.train import train_churn_model
-from pipelines.common import EXTERNAL, as_of_text, run_settings, say, validate_data
+from pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, say, validate_data
 
 HEADLINE_METRICS = ("pr_auc", "roc_auc", "lift_at_10", "capture_at_10", "expected_profit")
 
@@ -93,25 +94,29 @@ def train_task(stage: Stage, training: dict, config_file: str | None, overrides:
 
 
 def metrics_table(metrics: dict[str, float]) -> list[dict[str, Any]]:
-    """XGBoost vs both baselines on the test cutoff, one row per headline measure."""
+    """XGBoost vs both baselines on the test cutoff, one row per measure, in plain words and rounded."""
     rows = []
-    for key in HEADLINE_METRICS:
+    for key in (*HEADLINE_METRICS, "log_loss", "brier", "ece"):
+        label, xgboost = describe_measure(key, metrics[f"test_{key}"])
+        baselines = {
+            name: describe_measure(key, metrics.get(f"{name}_test_{key}"))[1]
+            if key in HEADLINE_METRICS
+            else ""
+            for name in ("logistic", "recency")
+        }
         rows.append(
             {
-                "measure": key,
-                "xgboost": round(metrics[f"test_{key}"], 4),
-                "logistic": round(metrics[f"logistic_test_{key}"], 4),
-                "recency": round(metrics[f"recency_test_{key}"], 4),
+                "measure": label,
+                "XGBoost": xgboost,
+                "logistic regression": baselines["logistic"],
+                "recency alone": baselines["recency"],
             }
-        )
-    for key in ("log_loss", "brier", "ece"):
-        rows.append(
-            {"measure": key, "xgboost": round(metrics[f"test_{key}"], 4), "logistic": None, "recency": None}
         )
     return rows
 
 
 @flow(name="train-churn-model", log_prints=True)
+@fails_on_bad_input
 def train_flow(
     data_dir: str,
     as_of: date | None = None,
