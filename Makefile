@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DATA := data/sample
 DEMO_CUSTOMERS ?= 20000
+LAYERS := build/layers
 
-.PHONY: help install demo test test-fast lint format notebook bench browser clean
+.PHONY: help install demo test test-fast lint layers format notebook bench browser clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -22,10 +23,17 @@ install: $(STAMP)  ## create .venv and install pinned dependencies
 demo: install  ## generate the 20k-customer sample and run the whole pipeline on it
 	$(BIN)/churn demo --data $(DEMO_DATA) --customers $(DEMO_CUSTOMERS)
 
-lint: install  ## ruff lint + format check, notebooks stripped of outputs
+lint: install layers  ## ruff lint + format check, notebooks stripped of outputs, layer contract
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then $(BIN)/nbstripout --verify notebooks/*.ipynb; fi
+
+# The contract is checked on the layout pip installs (the user's folders mapped into churnguard.*),
+# built afresh so no stale module can hide an import.
+layers: install  ## import contract: no layer imports a layer above it (pyproject.toml)
+	@rm -rf build
+	$(BIN)/python -m pip install --quiet --no-deps --target $(LAYERS) .
+	cd $(LAYERS) && $(CURDIR)/$(BIN)/lint-imports --no-logo --no-cache $(CURDIR)/pyproject.toml
 
 format: install  ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -48,4 +56,4 @@ bench: install  ## the benchmarks (1M customers; several minutes)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:  ## remove generated data, stores and caches (keeps .venv)
-	rm -rf data output .churnguard mlruns .pytest_cache .ruff_cache test-artifacts
+	rm -rf data output .churnguard mlruns .pytest_cache .ruff_cache test-artifacts build

@@ -55,7 +55,7 @@ def ensure_data(data: Path, customers: int, seed: int) -> None:
     if all((data / f"{name}.parquet").exists() for name in TABLES):
         print(f"reusing {data}")
         return
-    from churnguard.data.generate import generate_sample
+    from churnguard.core.data.generate import generate_sample
 
     began = time.perf_counter()
     summary = generate_sample(data, n_customers=customers, seed=seed)
@@ -129,9 +129,10 @@ def run_sql(data: Path, cutoff: pd.Timestamp) -> int:
 def run_ibis(
     data: Path, cutoffs: list[pd.Timestamp], out: Path, threads: int | None, memory: str | None
 ) -> int:
-    from churnguard.config import Settings
-    from features.build import build_features, discover_spec, write_feature_table
-    from features.source import source_from_parquet
+    from churnguard.features.build import build_features, discover_spec, write_feature_table
+    from churnguard.features.source import source_from_parquet
+
+    from churnguard.core.config import Settings
 
     settings = Settings(features={"duckdb_threads": threads, "duckdb_memory_limit": memory})
     source = source_from_parquet(data, settings.features)
@@ -229,8 +230,8 @@ def child(args: argparse.Namespace) -> None:
     """One measurement in this (fresh) process; prints a JSON line."""
     cutoffs = cutoffs_for(args.child, pd.Timestamp(args.as_of))
     if args.child.startswith("ibis"):  # imports are not part of the measurement (pandas is loaded too)
-        import features.build
-        import features.source  # noqa: F401
+        import churnguard.features.build
+        import churnguard.features.source  # noqa: F401
     sampler = RssSampler()
     sampler.start()
     began = time.perf_counter()

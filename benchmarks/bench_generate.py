@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from measure import RssSampler  # benchmarks/ is on sys.path when a script runs
 
-from churnguard.data.generate import generate_sample
+from churnguard.core.data.generate import generate_sample
 
 
 def main() -> None:

@@ -30,8 +30,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from measure import RssSampler  # benchmarks/ is on sys.path when a script runs
 
-from churnguard.config import Settings
-from churnguard.data.generate import generate_sample
+from churnguard.core.config import Settings
+from churnguard.core.data.generate import generate_sample
 
 GiB = 2**30
 
@@ -51,15 +51,15 @@ def train(work: Path, customers: int, trees: int | None) -> str:
 
     import mlflow
     import xgboost as xgb
+    from churnguard.features.build import LABEL, build_training_set, discover_spec
+    from churnguard.features.source import source_from_dataset
+    from churnguard.models.calibrate import fit_calibrator
+    from churnguard.models.package import log_churn_model
+    from churnguard.models.search import booster_params
+    from churnguard.models.tracking import configure_tracking
+    from churnguard.models.train import train_churn_model
 
-    from churnguard.data.dataset import load_dataset
-    from features.build import LABEL, build_training_set, discover_spec
-    from features.source import source_from_dataset
-    from models.calibrate import fit_calibrator
-    from models.package import log_churn_model
-    from models.search import booster_params
-    from models.tracking import configure_tracking
-    from models.train import train_churn_model
+    from churnguard.core.data.dataset import load_dataset
 
     settings = settings_for(work)
     data = work / "train_data"
@@ -108,13 +108,12 @@ def as_many(features, rows: int):
 def score(work: Path, data: Path, model_uri: str, rows: int, sample: int) -> None:
     """Features, scoring and writing of ``rows`` customers, then explanation costs on a sample."""
     import pandas as pd
-
-    from features.build import build_features
-    from features.source import source_from_parquet
-    from models.reasons import explain
-    from models.registry import load_model
-    from models.scoring import score_customers, write_risk_list
-    from models.tracking import configure_tracking
+    from churnguard.features.build import build_features
+    from churnguard.features.source import source_from_parquet
+    from churnguard.models.reasons import explain
+    from churnguard.models.registry import load_model
+    from churnguard.models.scoring import score_customers, write_risk_list
+    from churnguard.models.tracking import configure_tracking
 
     settings = settings_for(work)
     configure_tracking(settings)

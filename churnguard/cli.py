@@ -80,7 +80,7 @@ def _prepare_runtime() -> None:
 
 def _run(action: Callable[[], Any]) -> Any:
     """Run a command body, mapping failures to exit codes and readable messages."""
-    from churnguard.errors import BadInputError
+    from churnguard.core.errors import BadInputError
 
     _prepare_runtime()
     try:
@@ -106,7 +106,7 @@ def _run(action: Callable[[], Any]) -> Any:
 @contextmanager
 def _flow_progress(title: str) -> Iterator[None]:
     """A live progress line fed by the flow's progress messages, under Prefect's own log lines."""
-    from churnguard.progress import listening
+    from churnguard.core.progress import listening
 
     where = os.environ.get("PREFECT_API_URL")
     console.print(
@@ -125,7 +125,7 @@ def _flow_progress(title: str) -> Iterator[None]:
 def _load_flows() -> SimpleNamespace:
     """The flow modules, imported on demand: Prefect and MLflow take seconds to import."""
     console.print("Loading Prefect and MLflow ...", style="dim")
-    from pipelines import build_features, churn_pipeline, report, score, train
+    from churnguard.pipelines import build_features, churn_pipeline, report, score, train
 
     return SimpleNamespace(
         build_features=build_features, churn_pipeline=churn_pipeline, report=report, score=score, train=train
@@ -142,7 +142,7 @@ def generate(
     """Generate realistic sample data (three years of a fictional shop) as Parquet."""
 
     def body() -> None:
-        from churnguard.data.generate import generate_sample
+        from churnguard.core.data.generate import generate_sample
 
         columns = (
             SpinnerColumn(),
@@ -175,8 +175,8 @@ def validate(data: DataOption, as_of: AsOfOption = None, config: ConfigOption = 
     """Check a data directory against the contract and list every problem (exit 2 when any)."""
 
     def body() -> None:
-        from churnguard.config import load_settings
-        from churnguard.data.dataset import load_dataset
+        from churnguard.core.config import load_settings
+        from churnguard.core.data.dataset import load_dataset
 
         settings = load_settings(_config(config))
         dataset = load_dataset(data, settings.data, _as_of(as_of))
@@ -371,7 +371,7 @@ def demo(
     """Generate the sample data (if absent) and run the whole pipeline on it."""
 
     def body() -> None:
-        from churnguard.config import load_settings
+        from churnguard.core.config import load_settings
 
         if not (data / "transactions.parquet").exists():
             generate(out_dir=data, customers=customers, seed=0, end="2026-10-31")
@@ -399,8 +399,8 @@ def runs(
     """List recent training runs with their key metrics and the current champion."""
 
     def body() -> None:
-        from churnguard.config import load_settings
-        from models.runs import recent_runs
+        from churnguard.core.config import load_settings
+        from churnguard.models.runs import recent_runs
 
         settings = load_settings(_config(config))
         frame, champion = recent_runs(settings, limit, experiment)

@@ -12,15 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-from ibis.expr.types import Table
-
-from churnguard.config import Settings
-from churnguard.errors import InsufficientDataError
-from features.assemble import feature_expr, prepare, run_cutoffs
-from features.cutoffs import normalize_cutoffs, training_cutoffs
-from features.output import tables_by_cutoff, to_frame, write_parquet
-from features.source import FeatureSource
-from features.spec import (
+from churnguard.features.assemble import feature_expr, prepare, run_cutoffs
+from churnguard.features.cutoffs import normalize_cutoffs, training_cutoffs
+from churnguard.features.output import tables_by_cutoff, to_frame, write_parquet
+from churnguard.features.source import FeatureSource
+from churnguard.features.spec import (
     CATEGORICAL_FEATURES,
     ID_COLUMNS,
     LABEL,
@@ -30,6 +26,10 @@ from features.spec import (
     feature_names,
     is_categorical,
 )
+from ibis.expr.types import Table
+
+from churnguard.core.config import Settings
+from churnguard.core.errors import InsufficientDataError
 
 __all__ = [
     "CATEGORICAL_FEATURES",

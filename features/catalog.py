@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from features.build import FeatureSpec
-from features.engagement import NPS_EVENT, event_slug
+from churnguard.features.build import FeatureSpec
+from churnguard.features.engagement import NPS_EVENT, event_slug
 
 FAMILIES = (
     "recency",

@@ -15,7 +15,7 @@ import ibis
 import pandas as pd
 from ibis.expr.types import IntegerValue, Table, TimestampValue, Value
 
-from churnguard.config import ChurnSettings, FeatureSettings
+from churnguard.core.config import ChurnSettings, FeatureSettings
 
 DAY = pd.Timedelta(days=1)
 
@@ -72,7 +72,7 @@ def since(days: int) -> str:
 class CutoffTable:
     """The cutoffs of a run, and which of them one query describes.
 
-    Times inside feature queries are naive UTC (see ``features.source``). ``frame`` has one row per
+    Times inside feature queries are naive UTC (see ``churnguard.features.source``). ``frame`` has one row per
     cutoff: ``cutoff``, ``cutoff_utc`` (the same instant, tz-aware, for the output), its index ``k``,
     ``label_end`` (``cutoff + horizon``) and one ``since_{d}d`` column (``cutoff - d days``) per window
     length, so window tests are plain comparisons rather than date arithmetic per row.

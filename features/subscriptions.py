@@ -7,10 +7,9 @@ already cleared by the loader.
 
 from __future__ import annotations
 
+from churnguard.features.cutoffs import CutoffTable
+from churnguard.features.timeutil import days_between, fixed_point
 from ibis.expr.types import BooleanValue, Table, TimestampValue
-
-from features.cutoffs import CutoffTable
-from features.timeutil import days_between, fixed_point
 
 
 def active_at(subs: Table, moment: TimestampValue) -> BooleanValue:

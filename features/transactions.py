@@ -8,11 +8,8 @@ however many cutoffs); windowed aggregates read only the rows in the longest win
 from __future__ import annotations
 
 import ibis
-from ibis.expr.types import Table
-
-from churnguard.config import ChurnSettings, FeatureSettings, ValueSettings
-from features.cutoffs import CutoffTable
-from features.timeutil import (
+from churnguard.features.cutoffs import CutoffTable
+from churnguard.features.timeutil import (
     NO_TIME,
     SECONDS_PER_DAY,
     accumulate,
@@ -22,6 +19,9 @@ from features.timeutil import (
     in_window,
     join_recent,
 )
+from ibis.expr.types import Table
+
+from churnguard.core.config import ChurnSettings, FeatureSettings, ValueSettings
 
 CENTS = 100.0  # money is summed in whole cents
 MINUTES = 1 / 60  # gaps are summed in whole minutes (their squares stay exact for a century of history)

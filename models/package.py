@@ -7,8 +7,12 @@ that explain them.
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,15 +20,17 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from churnguard.features.build import FeatureSpec
+from churnguard.models.calibrate import Calibrator
+from churnguard.models.preprocess import Preprocessor
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, Schema
 
-from features.build import FeatureSpec
-from models.calibrate import Calibrator
-from models.preprocess import Preprocessor
-
 BIAS = "bias"
 ENTRY_POINT = Path(__file__).with_name("pyfunc_entry.py")
+# Models logged before churnguard installed as one namespace run an entry file that imports
+# `models.package`: the old name -> the module it now is.
+LEGACY_MODULES = {"models": "churnguard.models", "models.package": "churnguard.models.package"}
 
 
 @dataclass
@@ -94,6 +100,24 @@ class ChurnModel(mlflow.pyfunc.PythonModel):
     @property
     def features(self) -> list[str]:
         return self.parts.preprocessor.features
+
+
+@contextmanager
+def legacy_module_names() -> Iterator[None]:
+    """Let a model logged before the namespace move find ``models.package`` while it loads.
+
+    The old names are borrowed only for the load and point at churnguard's own modules. A ``models``
+    that another project has already imported is left alone (such a model then fails to load; log it
+    again with ``churn train``).
+    """
+    borrowed = [] if "models" in sys.modules else list(LEGACY_MODULES)
+    for old in borrowed:
+        sys.modules[old] = importlib.import_module(LEGACY_MODULES[old])
+    try:
+        yield
+    finally:
+        for old in borrowed:
+            sys.modules.pop(old, None)
 
 
 def save_artifacts(parts: ModelParts, folder: Path) -> dict[str, str]:

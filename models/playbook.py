@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from churnguard.config import PlaybookRule
+from churnguard.core.config import PlaybookRule
 
 NO_ACTION = "No action: not at risk enough for outreach"
 

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from features.build import FeatureSpec
-from features.catalog import feature_catalog
+from churnguard.features.build import FeatureSpec
+from churnguard.features.catalog import feature_catalog
 
 Row = Callable[[str], object]  # column name -> this customer's value
 BIAS = "bias"

@@ -7,15 +7,15 @@ from dataclasses import dataclass
 import mlflow
 import numpy as np
 import pandas as pd
+from churnguard.features.build import LABEL
+from churnguard.models import metrics
+from churnguard.models.package import ChurnModel, legacy_module_names
+from churnguard.models.train import customer_value
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from churnguard.config import Settings
-from churnguard.errors import BadInputError
-from features.build import LABEL
-from models import metrics
-from models.package import ChurnModel
-from models.train import customer_value
+from churnguard.core.config import Settings
+from churnguard.core.errors import BadInputError
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -50,7 +50,8 @@ def champion_version(client: MlflowClient, model_name: str):
 
 def load_model(model_uri: str) -> tuple[mlflow.pyfunc.PyFuncModel, ChurnModel]:
     """The pyfunc (signature-enforcing) model and the churnguard model inside it."""
-    pyfunc = mlflow.pyfunc.load_model(model_uri)
+    with legacy_module_names():
+        pyfunc = mlflow.pyfunc.load_model(model_uri)
     return pyfunc, pyfunc.unwrap_python_model()
 
 

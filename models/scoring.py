@@ -11,13 +11,13 @@ from pathlib import Path
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from churnguard.models.package import ChurnModel
+from churnguard.models.playbook import suggest_actions
+from churnguard.models.reasons import MAX_REASONS, Explanations, explain
+from churnguard.models.train import customer_value
 
-from churnguard.atomic import replace_folder
-from churnguard.config import OutreachSettings, Settings, TierSettings
-from models.package import ChurnModel
-from models.playbook import suggest_actions
-from models.reasons import MAX_REASONS, Explanations, explain
-from models.train import customer_value
+from churnguard.core.atomic import replace_folder
+from churnguard.core.config import OutreachSettings, Settings, TierSettings
 
 TIERS = ("critical", "high", "medium", "low")
 CSV_DECIMALS = {"churn_probability": 6, "percentile": 4, "customer_value": 2, "value_at_risk": 2}
@@ -112,7 +112,7 @@ def score_customers(
     """Score one cutoff's population into the risk list.
 
     Args:
-        features: ``features.build.build_features`` output at ``as_of`` with the model's feature spec.
+        features: ``churnguard.features.build.build_features`` output at ``as_of`` with the model's feature spec.
         pyfunc: the loaded MLflow model (its signature is enforced).
         model: the churnguard model inside it (probabilities and contributions for reasons).
         settings: tiers, outreach, playbook, value margin, contribution policy.

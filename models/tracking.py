@@ -13,14 +13,14 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+from churnguard.features.build import LABEL
+from churnguard.models import plots
+from churnguard.models.package import log_churn_model
+from churnguard.models.search import SEARCH_SPACE
+from churnguard.models.train import TrainResult
 from mlflow.tracking import MlflowClient
 
-from churnguard.config import Settings
-from features.build import LABEL
-from models import plots
-from models.package import log_churn_model
-from models.search import SEARCH_SPACE
-from models.train import TrainResult
+from churnguard.core.config import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,7 +126,7 @@ def log_training_run(
     """Log one training as one MLflow run and the model as a pyfunc artifact.
 
     Args:
-        result: what :func:`models.train.train_churn_model` produced.
+        result: what :func:`churnguard.models.train.train_churn_model` produced.
         settings: the settings used (logged as params).
         as_of: the training date.
         fingerprint: content hash of the input data.

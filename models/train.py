@@ -1,6 +1,6 @@
 """Train a churn model on a multi-cutoff training set: split by time, search, calibrate, evaluate.
 
-Pure library code: no MLflow and no Prefect here (see :mod:`models.tracking` and ``pipelines/``).
+Pure library code: no MLflow and no Prefect here (see :mod:`churnguard.models.tracking` and ``pipelines/``).
 """
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from churnguard.features.build import LABEL, VALUE_COLUMN, FeatureSpec
+from churnguard.models import baselines, metrics
+from churnguard.models.calibrate import fit_calibrator
+from churnguard.models.package import ChurnModel, ModelParts
+from churnguard.models.preprocess import Preprocessor
+from churnguard.models.search import SearchResult, Trial, random_search
 from sklearn.metrics import log_loss
 
-from churnguard.config import Settings
-from churnguard.errors import InsufficientDataError
-from features.build import LABEL, VALUE_COLUMN, FeatureSpec
-from models import baselines, metrics
-from models.calibrate import fit_calibrator
-from models.package import ChurnModel, ModelParts
-from models.preprocess import Preprocessor
-from models.search import SearchResult, Trial, random_search
+from churnguard.core.config import Settings
+from churnguard.core.errors import InsufficientDataError
 
 SEGMENT_COLUMNS = ("rfm_segment", "attr_region", "attr_loyalty_tier", "attr_channel")
 SHAP_SAMPLE_ROWS = 5_000
@@ -135,7 +135,7 @@ def train_churn_model(
     """Fit, calibrate and evaluate an XGBoost churn model and its baselines.
 
     Args:
-        frame: training set from ``features.build.build_training_set`` (several cutoffs, with labels).
+        frame: training set from ``churnguard.features.build.build_training_set`` (several cutoffs, with labels).
         settings: training, value and outreach settings.
         spec: the feature spec the frame was built with (stored with the model for scoring).
         progress: called with short human messages.

@@ -13,11 +13,11 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
-from churnguard.config import Settings, load_settings
-from churnguard.data.dataset import load_dataset
-from churnguard.data.stage import MARKER, Stage, read_stage, stage_dataset
-from churnguard.errors import BadInputError
-from churnguard.progress import reporter
+from churnguard.core.config import Settings, load_settings
+from churnguard.core.data.dataset import load_dataset
+from churnguard.core.data.stage import MARKER, Stage, read_stage, stage_dataset
+from churnguard.core.errors import BadInputError
+from churnguard.core.progress import reporter
 
 
 def run_settings(config_file: str | None, overrides: dict[str, dict[str, Any]] | None = None) -> Settings:

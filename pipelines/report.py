@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from churnguard.models.registry import champion_info
+from churnguard.models.tracking import configure_tracking
+from churnguard.pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, validate_data
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from churnguard.data.stage import Stage, load_stage
-from churnguard.report.build import build_report
-from models.registry import champion_info
-from models.tracking import configure_tracking
-from pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, validate_data
+from churnguard.core.data.stage import Stage, load_stage
+from churnguard.reports.build import build_report
 
 
 @task(name="build-report", timeout_seconds=3600, **EXTERNAL)

@@ -6,16 +6,23 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+from churnguard.features.build import build_features
+from churnguard.features.source import source_from_parquet
+from churnguard.models.registry import resolve_model
+from churnguard.models.scoring import score_customers, write_risk_list
+from churnguard.models.tracking import configure_tracking
+from churnguard.pipelines.common import (
+    EXTERNAL,
+    as_of_text,
+    fails_on_bad_input,
+    run_settings,
+    say,
+    validate_data,
+)
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from churnguard.data.stage import Stage
-from features.build import build_features
-from features.source import source_from_parquet
-from models.registry import resolve_model
-from models.scoring import score_customers, write_risk_list
-from models.tracking import configure_tracking
-from pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, say, validate_data
+from churnguard.core.data.stage import Stage
 
 TOP_ROWS = 20
 

@@ -8,18 +8,25 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
+from churnguard.features.build import FeatureSpec, build_training_set, discover_spec
+from churnguard.features.source import source_from_parquet
+from churnguard.models.metrics import describe_measure
+from churnguard.models.registry import register_and_promote
+from churnguard.models.tracking import configure_tracking, log_training_run
+from churnguard.models.train import train_churn_model
+from churnguard.pipelines.common import (
+    EXTERNAL,
+    as_of_text,
+    fails_on_bad_input,
+    run_settings,
+    say,
+    validate_data,
+)
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from churnguard.atomic import write_file_atomically
-from churnguard.data.stage import Stage
-from features.build import FeatureSpec, build_training_set, discover_spec
-from features.source import source_from_parquet
-from models.metrics import describe_measure
-from models.registry import register_and_promote
-from models.tracking import configure_tracking, log_training_run
-from models.train import train_churn_model
-from pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, say, validate_data
+from churnguard.core.atomic import write_file_atomically
+from churnguard.core.data.stage import Stage
 
 HEADLINE_METRICS = ("pr_auc", "roc_auc", "lift_at_10", "capture_at_10", "expected_profit")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from churnguard.config import ConfigError, load_settings
+from churnguard.core.config import ConfigError, load_settings
 
 
 @pytest.fixture(autouse=True)

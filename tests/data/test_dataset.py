@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from churnguard.config import DataSettings
-from churnguard.data.dataset import Dataset, load_dataset
-from churnguard.data.validate import DataValidationError
+from churnguard.core.config import DataSettings
+from churnguard.core.data.dataset import Dataset, load_dataset
+from churnguard.core.data.validate import DataValidationError
 
 UTC = "datetime64[us, UTC]"
 

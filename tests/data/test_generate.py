@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from churnguard.data.generate import EVENT_TYPES, GenerationSummary, generate_sample
+from churnguard.core.data.generate import EVENT_TYPES, GenerationSummary, generate_sample
 
 N = 3_000
 SEED = 7

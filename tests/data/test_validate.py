@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from churnguard.config import DataSettings
-from churnguard.data.dataset import load_dataset
-from churnguard.data.validate import DataValidationError, Problem, validate_data_dir
+from churnguard.core.config import DataSettings
+from churnguard.core.data.dataset import load_dataset
+from churnguard.core.data.validate import DataValidationError, Problem, validate_data_dir
 
 CLEAN = {
     "transactions.csv": "customer_id,ts,amount,order_id\n1,2024-01-05,10.0,A1\n2,2024-01-06,20.0,A2\n",

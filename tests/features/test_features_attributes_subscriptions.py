@@ -8,8 +8,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-
-from features.build import FeatureSpec, discover_spec
+from churnguard.features.build import FeatureSpec, discover_spec
 
 BUYERS = [(c, "2024-06-20", 10.0) for c in range(1, 7)]
 
@@ -128,7 +127,7 @@ def test_dataset_without_subscriptions_file(features, make_source):
 
 
 def test_numeric_attributes_are_not_categorical(features):
-    from features.build import is_categorical
+    from churnguard.features.build import is_categorical
 
     customers = pd.DataFrame({"customer_id": [1], "region": ["North"], "age": ["31"]})
     f = features(transactions=BUYERS[:1], customers=customers)

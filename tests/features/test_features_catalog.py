@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from churnguard.features.build import build_features, discover_spec, feature_names
+from churnguard.features.catalog import ENTRIES, FAMILIES, KINDS, FeatureInfo, feature_catalog
+from churnguard.features.source import source_from_parquet
 
-from churnguard.data.generate import generate_sample
-from features.build import build_features, discover_spec, feature_names
-from features.catalog import ENTRIES, FAMILIES, KINDS, FeatureInfo, feature_catalog
-from features.source import source_from_parquet
+from churnguard.core.data.generate import generate_sample
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_unknown_names_raise_key_error(name):
 
 
 def test_numeric_attributes_need_the_spec():
-    from features.build import FeatureSpec
+    from churnguard.features.build import FeatureSpec
 
     spec = FeatureSpec(attribute_columns=("age", "region"), numeric_attributes=("age",))
     assert feature_catalog(spec)["attr_age"].kind == "number"

@@ -11,8 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from features.build import build_features, build_training_set, discover_spec, feature_table, to_frame
+from churnguard.features.build import (
+    build_features,
+    build_training_set,
+    discover_spec,
+    feature_table,
+    to_frame,
+)
 
 DAY = pd.Timedelta(days=1)
 START, END = pd.Timestamp("2022-06-01"), pd.Timestamp("2024-12-31")

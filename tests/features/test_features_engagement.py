@@ -9,8 +9,7 @@ import math
 
 import pandas as pd
 import pytest
-
-from features.build import FeatureSpec, build_features, discover_spec
+from churnguard.features.build import FeatureSpec, build_features, discover_spec
 
 # Everyone bought once in June, so everyone is in the (inactivity) population.
 BUYERS = [(c, "2024-06-20", 10.0) for c in (1, 2, 3, 4, 5, 6)]

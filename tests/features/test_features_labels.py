@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
-from features.build import build_features, discover_spec, feature_table, to_frame
+from churnguard.features.build import build_features, discover_spec, feature_table, to_frame
 
 CUTOFF = "2024-07-01"
 

@@ -200,7 +200,7 @@ def test_refund_share_without_refunds_is_zero(features):
 
 
 def test_cutoff_before_any_purchase_gives_an_empty_table(make_source, settings):
-    from features.build import build_features
+    from churnguard.features.build import build_features
 
     source = make_source(as_of="2025-01-01", transactions=[(1, "2024-06-01", 10.0)])
     frame = build_features(source, "2024-01-01", settings)

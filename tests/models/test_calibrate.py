@@ -6,9 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from churnguard.models.calibrate import Calibrator, fit_calibrator
 from sklearn.metrics import log_loss
-
-from models.calibrate import Calibrator, fit_calibrator
 
 
 def labelled(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

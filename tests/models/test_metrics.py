@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
-from models.metrics import (
+from churnguard.models.metrics import (
     auc_by_segment,
     auc_or_nan,
     best_contact_count,

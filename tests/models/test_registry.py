@@ -5,10 +5,7 @@ from __future__ import annotations
 import mlflow
 import numpy as np
 import pytest
-from mlflow.exceptions import MlflowException
-
-from churnguard.config import PromotionSettings, RegistrySettings
-from models.registry import (
+from churnguard.models.registry import (
     CHALLENGER,
     CHAMPION,
     NoChampionError,
@@ -16,7 +13,10 @@ from models.registry import (
     load_champion,
     register_and_promote,
 )
-from models.tracking import configure_tracking
+from churnguard.models.tracking import configure_tracking
+from mlflow.exceptions import MlflowException
+
+from churnguard.core.config import PromotionSettings, RegistrySettings
 
 NAME = "churnguard-churn"
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from features.build import LABEL
-from models.metrics import expected_calibration_error
-from models.preprocess import Preprocessor
+from churnguard.features.build import LABEL
+from churnguard.models.metrics import expected_calibration_error
+from churnguard.models.preprocess import Preprocessor
 
 
 @pytest.mark.parametrize("baseline", ["recency", "logistic"])

@@ -7,8 +7,7 @@ import re
 
 import mlflow
 import pytest
-
-from models.search import SEARCH_SPACE
+from churnguard.models.search import SEARCH_SPACE
 
 HEADLINE_METRICS = [
     "test_roc_auc",

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from prefect.testing.utilities import prefect_test_harness
 
-from churnguard.data.generate import generate_sample
-from pipelines.churn_pipeline import churn_pipeline
-from pipelines.train import train_flow
+from churnguard.core.data.generate import generate_sample
+from churnguard.pipelines.churn_pipeline import churn_pipeline
+from churnguard.pipelines.train import train_flow
 
 DATA_DIR = "data/sample"
 CUSTOMERS = 3_000

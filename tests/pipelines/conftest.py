@@ -9,7 +9,7 @@ import pytest
 import yaml
 from prefect.testing.utilities import prefect_test_harness
 
-from churnguard.data.generate import generate_sample
+from churnguard.core.data.generate import generate_sample
 
 FAST_CONFIG = {
     "training": {"n_trials": 1, "max_rounds": 60, "early_stopping_rounds": 10},

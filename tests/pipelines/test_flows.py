@@ -9,16 +9,16 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+from churnguard.models.registry import NoChampionError
+from churnguard.pipelines.build_features import build_features_flow
+from churnguard.pipelines.churn_pipeline import churn_pipeline
+from churnguard.pipelines.report import report_flow
+from churnguard.pipelines.score import score_flow
+from churnguard.pipelines.train import train_flow
 from mlflow.tracking import MlflowClient
 
-from churnguard.config import load_settings
-from churnguard.data.validate import DataValidationError
-from models.registry import NoChampionError
-from pipelines.build_features import build_features_flow
-from pipelines.churn_pipeline import churn_pipeline
-from pipelines.report import report_flow
-from pipelines.score import score_flow
-from pipelines.train import train_flow
+from churnguard.core.config import load_settings
+from churnguard.core.data.validate import DataValidationError
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

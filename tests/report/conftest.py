@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnguard.config import Settings
-from churnguard.data.dataset import Dataset, load_dataset
+from churnguard.core.config import Settings
+from churnguard.core.data.dataset import Dataset, load_dataset
 
 if TYPE_CHECKING:
-    from churnguard.report.build import ReportResult
+    from churnguard.reports.build import ReportResult
 
 TS = "datetime64[us, UTC]"
 CHAMPION = {
@@ -88,7 +88,7 @@ def write_risk_list(frame: pd.DataFrame, risk_list_dir: Path, as_of: str) -> Pat
 @pytest.fixture(scope="session")
 def sample_dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
     """About 2,000 generated customers over three years, as of 2026-10-31."""
-    from churnguard.data.generate import generate_sample
+    from churnguard.core.data.generate import generate_sample
 
     folder = tmp_path_factory.mktemp("sample")
     generate_sample(folder, n_customers=2_000, seed=11, end="2026-10-31")
@@ -98,7 +98,7 @@ def sample_dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
 @pytest.fixture(scope="session")
 def sample_report(sample_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
     """The full report of the sample data, with a risk list of the same date and a champion."""
-    from churnguard.report.build import build_report
+    from churnguard.reports.build import build_report
 
     risk_dir = tmp_path_factory.mktemp("risk_lists")
     write_risk_list(

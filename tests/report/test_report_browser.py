@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from churnguard.report.html import headline_cards
+from churnguard.reports.html import headline_cards
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from churnguard.atomic import replace_folder
-from churnguard.config import Settings
-from churnguard.report import content
-from churnguard.report.build import ReportResult, build_report
+from churnguard.core.atomic import replace_folder
+from churnguard.core.config import Settings
+from churnguard.reports import content
+from churnguard.reports.build import ReportResult, build_report
 
 
 def test_replace_folder_swaps_in_the_new_content(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnguard.config import ChurnSettings
-from churnguard.report import kpis
+from churnguard.core.config import ChurnSettings
+from churnguard.reports import kpis
 
 NAN = np.nan
 

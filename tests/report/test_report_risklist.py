@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from churnguard.report import risklist
+from churnguard.reports import risklist
 
 
 def small_list() -> pd.DataFrame:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.metrics import best_contact_count, profit_curve
+from churnguard.models.metrics import best_contact_count, profit_curve
 
 TIERS = ("critical", "high", "medium", "low")
 GROUPS = ("outreach", "control", "none")
@@ -107,7 +107,7 @@ def expected_profit(
 ) -> tuple[dict, pd.DataFrame]:
     """Expected profit of contacting the top k of the list, in the list's own order.
 
-    Uses :func:`models.metrics.profit_curve` with the churn probability as outcome: contacting a
+    Uses :func:`churnguard.models.metrics.profit_curve` with the churn probability as outcome: contacting a
     customer costs ``cost_per_contact`` and earns ``save_rate * churn_probability * customer_value``.
 
     Returns:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from churnguard.atomic import replace_folder
-from churnguard.data.dataset import Dataset, to_utc_timestamp
-from churnguard.data.validate import ValidationReport
+from churnguard.core.atomic import replace_folder
+from churnguard.core.data.dataset import Dataset, to_utc_timestamp
+from churnguard.core.data.validate import ValidationReport
 
 MARKER = "stage.json"
 KEEP_STAGES = 5

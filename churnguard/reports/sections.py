@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING
 
-from churnguard.report import charts, kpis
-from churnguard.report import markup as m
-from churnguard.report.markup import Column, month_name, num, pct
-
-if TYPE_CHECKING:
-    from churnguard.report.content import ReportContent
+from churnguard.reports import charts, kpis
+from churnguard.reports import markup as m
+from churnguard.reports.content import ReportContent
+from churnguard.reports.markup import Column, month_name, num, pct
 
 GROUP_NAMES = {"outreach": "Outreach", "control": "Control (not contacted)", "none": "Not selected"}
 

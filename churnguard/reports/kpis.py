@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from churnguard.config import ChurnSettings
+from churnguard.core.config import ChurnSettings
 
 NPS_EVENT = "nps_response"
 MIN_NPS_RESPONSES = 30  # fewer answers in a month make its NPS too noisy for a headline

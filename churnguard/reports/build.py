@@ -13,11 +13,11 @@ from typing import Any
 
 import pandas as pd
 
-from churnguard.atomic import replace_folder
-from churnguard.config import Settings
-from churnguard.data.dataset import Dataset
-from churnguard.report.content import ReportContent, compute_content
-from churnguard.report.html import headline_cards, render_html
+from churnguard.core.atomic import replace_folder
+from churnguard.core.config import Settings
+from churnguard.core.data.dataset import Dataset
+from churnguard.reports.content import ReportContent, compute_content
+from churnguard.reports.html import headline_cards, render_html
 
 
 @dataclass

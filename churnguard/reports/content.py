@@ -8,9 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from churnguard.config import Settings
-from churnguard.data.dataset import Dataset
-from churnguard.report import kpis, risklist
+from churnguard.core.config import Settings
+from churnguard.core.data.dataset import Dataset
+from churnguard.features.build import discover_spec, feature_table, to_frame
+from churnguard.features.source import source_from_dataset
+from churnguard.reports import kpis, risklist
 
 DAY = pd.Timedelta(days=1)
 
@@ -50,9 +52,6 @@ def labelled_customers(dataset: Dataset, settings: Settings) -> tuple[pd.DataFra
 
     Returns ``(None, cutoff)`` when the data has no purchase before that cutoff.
     """
-    from features.build import discover_spec, feature_table, to_frame
-    from features.source import source_from_dataset
-
     cutoff = (dataset.as_of - settings.churn.horizon_days * DAY).floor("D")
     if dataset.transactions["ts"].min() >= cutoff:
         return None, cutoff
@@ -89,7 +88,7 @@ def read_risk_section(path: Path, settings: Settings) -> RiskSection:
 def compute_content(
     dataset: Dataset, settings: Settings, risk_list_dir: Path | None = None, champion: dict | None = None
 ) -> ReportContent:
-    """Every KPI of the report for ``dataset.as_of``; see :mod:`churnguard.report.kpis`."""
+    """Every KPI of the report for ``dataset.as_of``; see :mod:`churnguard.reports.kpis`."""
     as_of, churn, months = dataset.as_of, settings.churn, settings.report.months
     tx, subs = dataset.transactions, dataset.subscriptions
     tables = {

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from churnguard.config import DataSettings
-from churnguard.data.parse import IdKind
-from churnguard.data.validate import DataValidationError, Problem, ValidationReport, validate_data_dir
+from churnguard.core.config import DataSettings
+from churnguard.core.data.parse import IdKind
+from churnguard.core.data.validate import DataValidationError, Problem, ValidationReport, validate_data_dir
 
 DAY = pd.Timedelta(days=1)
 

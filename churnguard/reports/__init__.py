@@ -1,4 +1,4 @@
-"""The retention KPI report: ``churnguard.report.build.build_report`` writes ``report.html`` and CSV tables.
+"""The retention KPI report: ``churnguard.reports.build.build_report`` writes ``report.html`` and CSV tables.
 
 Modules: ``kpis`` (customer-base KPIs), ``risklist`` (what the latest risk list says), ``content``
 (everything one report shows), ``charts`` (PNG figures), ``markup``/``sections``/``html`` (the page),

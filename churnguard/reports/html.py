@@ -6,13 +6,11 @@ No scripts, fonts or other files are referenced, so the page opens offline and c
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from churnguard.report import sections
-from churnguard.report.markup import month_name, num, pct
-
-if TYPE_CHECKING:
-    from churnguard.report.content import ReportContent
+from churnguard.reports import sections
+from churnguard.reports.content import ReportContent
+from churnguard.reports.markup import month_name, num, pct
 
 
 def headline_cards(h: dict[str, Any]) -> list[tuple[str, str, str, str]]:

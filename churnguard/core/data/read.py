@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from churnguard.data.contract import TableSpec
+from churnguard.core.data.contract import TableSpec
 
 
 @dataclass

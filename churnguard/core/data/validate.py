@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from churnguard.config import DataSettings
-from churnguard.data.contract import NULLABLE_COLUMNS, TABLES, TableSpec
-from churnguard.data.parse import (
+from churnguard.core.config import DataSettings
+from churnguard.core.data.contract import NULLABLE_COLUMNS, TABLES, TableSpec
+from churnguard.core.data.parse import (
     IdKind,
     finalize_ids,
     id_kind_of,
@@ -28,8 +28,8 @@ from churnguard.data.parse import (
     parse_text,
     parse_timestamps,
 )
-from churnguard.data.read import RawTable, find_table_file, read_raw_table
-from churnguard.errors import BadInputError
+from churnguard.core.data.read import RawTable, find_table_file, read_raw_table
+from churnguard.core.errors import BadInputError
 
 
 @dataclass

@@ -19,8 +19,8 @@ from pydantic import BaseModel as PydanticModel
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from churnguard.data.contract import TABLES_BY_NAME
-from churnguard.errors import BadInputError
+from churnguard.core.data.contract import TABLES_BY_NAME
+from churnguard.core.errors import BadInputError
 
 DEFAULT_CONFIG_FILE = "churnguard.yaml"
 

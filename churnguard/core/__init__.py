@@ -1,0 +1,1 @@
+"""The foundation every layer builds on: settings, the data contract, errors, atomic writes, progress."""
