@@ -127,7 +127,6 @@ class FeatureCatalog:
     """Look up any concrete feature name: ``feature_catalog()["evt_login_count_30d"]``."""
 
     def __init__(self, spec: FeatureSpec | None = None):
-        self.entries = ENTRIES
         self._numeric_attributes = set(spec.numeric_attributes) if spec else set()
         self._compiled = [(entry, entry.regex) for entry in ENTRIES]
 

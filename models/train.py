@@ -11,16 +11,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from sklearn.metrics import log_loss
+
+from churnguard.core.config import Settings
+from churnguard.core.errors import InsufficientDataError
 from churnguard.features.build import LABEL, VALUE_COLUMN, FeatureSpec
 from churnguard.models import baselines, metrics
 from churnguard.models.calibrate import fit_calibrator
 from churnguard.models.package import ChurnModel, ModelParts
 from churnguard.models.preprocess import Preprocessor
 from churnguard.models.search import SearchResult, Trial, random_search
-from sklearn.metrics import log_loss
-
-from churnguard.core.config import Settings
-from churnguard.core.errors import InsufficientDataError
 
 SEGMENT_COLUMNS = ("rfm_segment", "attr_region", "attr_loyalty_tier", "attr_channel")
 SHAP_SAMPLE_ROWS = 5_000
@@ -104,26 +104,27 @@ class TrainResult:
     parts: ModelParts
     split: TemporalSplit
     search: SearchResult
-    valid_probabilities: np.ndarray
     test_probabilities: np.ndarray
     test_raw: np.ndarray
     baseline_scores: dict[str, np.ndarray]
     metrics: dict[str, float]
     segment_auc: dict[str, float]
     importance: pd.Series
-    decision_threshold: float
 
     @property
     def model(self) -> ChurnModel:
         return ChurnModel.from_parts(self.parts)
 
 
-def _best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
-    order = np.argsort(-p, kind="stable")
-    hits = np.cumsum(y[order])
-    k = np.arange(1, len(y) + 1)
-    f1 = 2 * hits / (k + y.sum())
-    return float(p[order][int(np.argmax(f1))])
+@dataclass
+class Evaluation:
+    """How a fitted model and the baselines did on the test cutoff (and the model on validation)."""
+
+    metrics: dict[str, float]
+    test_probabilities: np.ndarray
+    test_raw: np.ndarray
+    baseline_scores: dict[str, np.ndarray]
+    segment_auc: dict[str, float]
 
 
 def train_churn_model(
@@ -132,7 +133,7 @@ def train_churn_model(
     spec: FeatureSpec,
     progress: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Fit, calibrate and evaluate an XGBoost churn model and its baselines.
+    """Fit, calibrate, evaluate and explain an XGBoost churn model and its baselines.
 
     Args:
         frame: training set from ``churnguard.features.build.build_training_set`` (several cutoffs, with labels).
@@ -145,16 +146,35 @@ def train_churn_model(
     """
     say = progress or (lambda message: None)
     split = temporal_split(frame, settings.churn.horizon_days)
-    t = settings.training
     left_out = frame["cutoff"].nunique() - len(split.train_cutoffs) - 2
     say(
         f"train {len(split.train):,} rows over {len(split.train_cutoffs)} cutoffs "
         f"({left_out} left out: their labels reach past the validation cutoff), "
         f"validation {len(split.valid):,} rows, test {len(split.test):,} rows"
     )
+    parts, search = fit_churn_model(split, settings, spec, say)
+    evaluation = evaluate_churn_model(parts, split, settings, say)
+    return TrainResult(
+        parts=parts,
+        split=split,
+        search=search,
+        test_probabilities=evaluation.test_probabilities,
+        test_raw=evaluation.test_raw,
+        baseline_scores=evaluation.baseline_scores,
+        metrics=evaluation.metrics,
+        segment_auc=evaluation.segment_auc,
+        importance=explain_churn_model(ChurnModel.from_parts(parts), split.test, settings.training.seed),
+    )
+
+
+def fit_churn_model(
+    split: TemporalSplit, settings: Settings, spec: FeatureSpec, say: Callable[[str], None]
+) -> tuple[ModelParts, SearchResult]:
+    """Search hyper-parameters on the validation cutoff, then calibrate the best booster on it."""
+    t = settings.training
     preprocessor = Preprocessor.fit(split.train)
     x_train, x_valid = (preprocessor.transform(s) for s in (split.train, split.valid))
-    y_train, y_valid, y_test = (s[LABEL].to_numpy(dtype=int) for s in (split.train, split.valid, split.test))
+    y_train, y_valid = (s[LABEL].to_numpy(dtype=int) for s in (split.train, split.valid))
 
     def report(i: int, n: int, trial: Trial) -> None:
         say(
@@ -183,42 +203,42 @@ def train_churn_model(
         feature_spec=spec,
         settings=settings.model_dump(mode="json", include={"features", "churn", "value"}),
     )
-    model = ChurnModel.from_parts(parts)
-    valid_p = calibrator.apply(valid_raw)
-    test_raw = model.raw_scores(split.test)
-    test_p = calibrator.apply(test_raw)
+    return parts, search
 
-    o = settings.outreach
-    results = {}
-    for name, rows, y, p in (("test", split.test, y_test, test_p), ("valid", split.valid, y_valid, valid_p)):
-        measured = metrics.classification_metrics(
-            y, p, customer_value(rows, settings.value.margin), o.cost_per_contact, o.save_rate, o.capacity
-        )
-        results.update({f"{name}_{k}": v for k, v in measured.items()})
+
+def evaluate_churn_model(
+    parts: ModelParts, split: TemporalSplit, settings: Settings, say: Callable[[str], None]
+) -> Evaluation:
+    """Measure the model on the test and validation cutoffs, and both baselines on the test cutoff."""
+    model = ChurnModel.from_parts(parts)
+    o, margin = settings.outreach, settings.value.margin
+
+    def measure(y: np.ndarray, scores: np.ndarray, rows: pd.DataFrame) -> dict[str, float]:
+        value = customer_value(rows, margin)
+        return metrics.classification_metrics(y, scores, value, o.cost_per_contact, o.save_rate, o.capacity)
+
+    y_valid, y_test = (s[LABEL].to_numpy(dtype=int) for s in (split.valid, split.test))
+    test_raw = model.raw_scores(split.test)
+    test_p = parts.calibrator.apply(test_raw)
+    valid_p = parts.calibrator.apply(model.raw_scores(split.valid))
+    results = {f"test_{k}": v for k, v in measure(y_test, test_p, split.test).items()}
+    results.update({f"valid_{k}": v for k, v in measure(y_valid, valid_p, split.valid).items()})
     results["test_log_loss_uncalibrated"] = float(
         log_loss(y_test, np.clip(test_raw, 1e-7, 1 - 1e-7), labels=[0, 1])
     )
 
     say("baselines: recency alone and logistic regression")
-    logistic = baselines.fit_logistic(split.train, y_train, preprocessor, t.seed)
+    y_train = split.train[LABEL].to_numpy(dtype=int)
+    logistic = baselines.fit_logistic(split.train, y_train, parts.preprocessor, settings.training.seed)
     baseline_scores = {
         "recency": baselines.recency_scores(split.test),
-        "logistic": baselines.logistic_scores(logistic, split.test, preprocessor),
+        "logistic": baselines.logistic_scores(logistic, split.test, parts.preprocessor),
     }
-    value = customer_value(split.test, settings.value.margin)
     for name, scores in baseline_scores.items():
-        measured = metrics.classification_metrics(
-            y_test, scores, value, o.cost_per_contact, o.save_rate, o.capacity
-        )
+        measured = measure(y_test, scores, split.test)
         for key in ("roc_auc", "pr_auc", "lift_at_10", "capture_at_10", "expected_profit"):
             results[f"{name}_test_{key}"] = measured[key]
             results[f"gain_over_{name}_{key}"] = results[f"test_{key}"] - measured[key]
-
-    threshold = _best_f1_threshold(y_valid, valid_p)
-    flagged = test_p >= threshold
-    results["decision_threshold"] = threshold
-    results["test_precision_at_threshold"] = float(y_test[flagged].mean()) if flagged.any() else float("nan")
-    results["test_recall_at_threshold"] = float(y_test[flagged].sum() / max(y_test.sum(), 1))
 
     scored = split.test.assign(_p=test_p)
     segment_auc = {}
@@ -226,20 +246,11 @@ def train_churn_model(
         if column in scored:
             for segment, auc in metrics.auc_by_segment(scored, column, LABEL, "_p").items():
                 segment_auc[f"{column.removeprefix('attr_')}={segment}"] = auc
+    return Evaluation(results, test_p, test_raw, baseline_scores, segment_auc)
 
-    sample = split.test.sample(min(SHAP_SAMPLE_ROWS, len(split.test)), random_state=t.seed)
+
+def explain_churn_model(model: ChurnModel, rows: pd.DataFrame, seed: int) -> pd.Series:
+    """Global importance: mean absolute TreeSHAP contribution per feature over a sample of ``rows``."""
+    sample = rows.sample(min(SHAP_SAMPLE_ROWS, len(rows)), random_state=seed)
     contributions = model.contributions(sample)
-    importance = contributions.drop(columns="bias").abs().mean().sort_values(ascending=False)
-    return TrainResult(
-        parts=parts,
-        split=split,
-        search=search,
-        valid_probabilities=valid_p,
-        test_probabilities=test_p,
-        test_raw=test_raw,
-        baseline_scores=baseline_scores,
-        metrics=results,
-        segment_auc=segment_auc,
-        importance=importance,
-        decision_threshold=threshold,
-    )
+    return contributions.drop(columns="bias").abs().mean().sort_values(ascending=False)

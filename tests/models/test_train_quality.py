@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from churnguard.features.build import LABEL
 from churnguard.models.metrics import expected_calibration_error
 from churnguard.models.preprocess import Preprocessor
@@ -57,12 +58,6 @@ def test_feature_importance_and_segment_auc(trained):
     assert purchase_features & set(importance.index[:10])
     assert {"region=North", "loyalty_tier=standard"} <= set(trained.segment_auc)
     assert all(0.5 < auc <= 1 for auc in trained.segment_auc.values())
-
-
-def test_the_decision_threshold_comes_from_validation(trained):
-    assert 0 < trained.decision_threshold < 1
-    assert trained.metrics["decision_threshold"] == trained.decision_threshold
-    assert 0 < trained.metrics["test_recall_at_threshold"] <= 1
 
 
 def features_frame() -> pd.DataFrame:
