@@ -129,10 +129,9 @@ def run_sql(data: Path, cutoff: pd.Timestamp) -> int:
 def run_ibis(
     data: Path, cutoffs: list[pd.Timestamp], out: Path, threads: int | None, memory: str | None
 ) -> int:
+    from churnguard.core.config import Settings
     from churnguard.features.build import build_features, discover_spec, write_feature_table
     from churnguard.features.source import source_from_parquet
-
-    from churnguard.core.config import Settings
 
     settings = Settings(features={"duckdb_threads": threads, "duckdb_memory_limit": memory})
     source = source_from_parquet(data, settings.features)

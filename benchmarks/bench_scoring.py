@@ -51,6 +51,8 @@ def train(work: Path, customers: int, trees: int | None) -> str:
 
     import mlflow
     import xgboost as xgb
+
+    from churnguard.core.data.dataset import load_dataset
     from churnguard.features.build import LABEL, build_training_set, discover_spec
     from churnguard.features.source import source_from_dataset
     from churnguard.models.calibrate import fit_calibrator
@@ -58,8 +60,6 @@ def train(work: Path, customers: int, trees: int | None) -> str:
     from churnguard.models.search import booster_params
     from churnguard.models.tracking import configure_tracking
     from churnguard.models.train import train_churn_model
-
-    from churnguard.core.data.dataset import load_dataset
 
     settings = settings_for(work)
     data = work / "train_data"
@@ -108,6 +108,7 @@ def as_many(features, rows: int):
 def score(work: Path, data: Path, model_uri: str, rows: int, sample: int) -> None:
     """Features, scoring and writing of ``rows`` customers, then explanation costs on a sample."""
     import pandas as pd
+
     from churnguard.features.build import build_features
     from churnguard.features.source import source_from_parquet
     from churnguard.models.reasons import explain

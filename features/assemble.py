@@ -12,15 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import ibis
+from ibis.expr.types import Table
+
+from churnguard.core.config import Settings
+from churnguard.core.errors import InsufficientDataError
 from churnguard.features import engagement, segments, subscriptions, transactions
 from churnguard.features.cutoffs import CutoffTable, cutoff_table
 from churnguard.features.source import FeatureSource
 from churnguard.features.spec import LABEL, VALUE_COLUMN, FeatureSpec
 from churnguard.features.timeutil import NO_TIME, join_recent
-from ibis.expr.types import Table
-
-from churnguard.core.config import Settings
-from churnguard.core.errors import InsufficientDataError
 
 
 @dataclass(frozen=True)

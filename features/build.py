@@ -12,6 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+from ibis.expr.types import Table
+
+from churnguard.core.config import Settings
+from churnguard.core.errors import InsufficientDataError
 from churnguard.features.assemble import feature_expr, prepare, run_cutoffs
 from churnguard.features.cutoffs import normalize_cutoffs, training_cutoffs
 from churnguard.features.output import tables_by_cutoff, to_frame, write_parquet
@@ -26,10 +30,6 @@ from churnguard.features.spec import (
     feature_names,
     is_categorical,
 )
-from ibis.expr.types import Table
-
-from churnguard.core.config import Settings
-from churnguard.core.errors import InsufficientDataError
 
 __all__ = [
     "CATEGORICAL_FEATURES",

@@ -6,9 +6,10 @@ import re
 from collections.abc import Sequence
 
 import ibis
+from ibis.expr.types import Table
+
 from churnguard.features.cutoffs import CutoffTable, since
 from churnguard.features.timeutil import NO_TIME, accumulate, bucketed, days_between, fixed_point, join_recent
-from ibis.expr.types import Table
 
 VALUE_SCALE = 1e6  # event values are summed in millionths, exactly (see fixed_point)
 NPS_EVENT = "nps_response"

@@ -11,12 +11,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from churnguard.features.assemble import feature_expr, prepare, run_cutoffs
-from churnguard.features.source import FeatureSource
-from churnguard.features.spec import ID_COLUMNS, LABEL, FeatureSpec
 from ibis.expr.types import Table
 
 from churnguard.core.config import Settings
+from churnguard.features.assemble import feature_expr, prepare, run_cutoffs
+from churnguard.features.source import FeatureSource
+from churnguard.features.spec import ID_COLUMNS, LABEL, FeatureSpec
 
 CURRENT_CUTOFF = "_current_cutoff"  # the one-row cutoff table a compiled per-cutoff query reads
 

@@ -18,12 +18,12 @@ from pathlib import Path
 import ibis
 import pandas as pd
 import pyarrow as pa
-from churnguard.features.engagement import event_slug
 from ibis.backends import BaseBackend
 from ibis.expr.types import Table
 
 from churnguard.core.config import FeatureSettings
 from churnguard.core.data.dataset import Dataset
+from churnguard.features.engagement import event_slug
 
 TIME_COLUMNS = {
     "transactions": ("ts",),

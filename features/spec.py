@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import pandas as pd
+
 from churnguard.features.source import FeatureSource
 
 ID_COLUMNS = ["customer_id", "cutoff"]

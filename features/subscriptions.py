@@ -7,9 +7,10 @@ already cleared by the loader.
 
 from __future__ import annotations
 
+from ibis.expr.types import BooleanValue, Table, TimestampValue
+
 from churnguard.features.cutoffs import CutoffTable
 from churnguard.features.timeutil import days_between, fixed_point
-from ibis.expr.types import BooleanValue, Table, TimestampValue
 
 
 def active_at(subs: Table, moment: TimestampValue) -> BooleanValue:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import ibis
-from churnguard.features.cutoffs import CutoffTable, since
 from ibis.expr.types import BooleanValue, NumericValue, Table, TimestampValue, Value
+
+from churnguard.features.cutoffs import CutoffTable, since
 
 SECONDS_PER_DAY = 86_400.0
 NO_TIME = ibis.null("timestamp")

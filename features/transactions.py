@@ -8,6 +8,9 @@ however many cutoffs); windowed aggregates read only the rows in the longest win
 from __future__ import annotations
 
 import ibis
+from ibis.expr.types import Table
+
+from churnguard.core.config import ChurnSettings, FeatureSettings, ValueSettings
 from churnguard.features.cutoffs import CutoffTable
 from churnguard.features.timeutil import (
     NO_TIME,
@@ -19,9 +22,6 @@ from churnguard.features.timeutil import (
     in_window,
     join_recent,
 )
-from ibis.expr.types import Table
-
-from churnguard.core.config import ChurnSettings, FeatureSettings, ValueSettings
 
 CENTS = 100.0  # money is summed in whole cents
 MINUTES = 1 / 60  # gaps are summed in whole minutes (their squares stay exact for a century of history)

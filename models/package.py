@@ -20,11 +20,12 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from mlflow.models import ModelSignature
+from mlflow.types.schema import ColSpec, Schema
+
 from churnguard.features.build import FeatureSpec
 from churnguard.models.calibrate import Calibrator
 from churnguard.models.preprocess import Preprocessor
-from mlflow.models import ModelSignature
-from mlflow.types.schema import ColSpec, Schema
 
 BIAS = "bias"
 ENTRY_POINT = Path(__file__).with_name("pyfunc_entry.py")

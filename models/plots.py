@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from churnguard.models.metrics import calibration_table, ranking_order
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
+
+from churnguard.models.metrics import calibration_table, ranking_order
 
 _COLORS = {"xgboost": "#1f5fa8", "logistic": "#e08a1e", "recency": "#7a7a7a"}
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from churnguard.features.build import FeatureSpec
 from churnguard.features.catalog import feature_catalog
 

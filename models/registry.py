@@ -7,15 +7,15 @@ from dataclasses import dataclass
 import mlflow
 import numpy as np
 import pandas as pd
-from churnguard.features.build import LABEL
-from churnguard.models import metrics
-from churnguard.models.package import ChurnModel, legacy_module_names
-from churnguard.models.train import customer_value
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from churnguard.core.config import Settings
 from churnguard.core.errors import BadInputError
+from churnguard.features.build import LABEL
+from churnguard.models import metrics
+from churnguard.models.package import ChurnModel, legacy_module_names
+from churnguard.models.train import customer_value
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import mlflow
 import pandas as pd
-from churnguard.models.registry import CHALLENGER, CHAMPION, champion_version
-from churnguard.models.tracking import configure_tracking
 
 from churnguard.core.config import Settings
+from churnguard.models.registry import CHALLENGER, CHAMPION, champion_version
+from churnguard.models.tracking import configure_tracking
 
 # Column shown -> MLflow run column.
 COLUMNS = {

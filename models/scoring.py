@@ -11,13 +11,13 @@ from pathlib import Path
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+
+from churnguard.core.atomic import replace_folder
+from churnguard.core.config import OutreachSettings, Settings, TierSettings
 from churnguard.models.package import ChurnModel
 from churnguard.models.playbook import suggest_actions
 from churnguard.models.reasons import MAX_REASONS, Explanations, explain
 from churnguard.models.train import customer_value
-
-from churnguard.core.atomic import replace_folder
-from churnguard.core.config import OutreachSettings, Settings, TierSettings
 
 TIERS = ("critical", "high", "medium", "low")
 CSV_DECIMALS = {"churn_probability": 6, "percentile": 4, "customer_value": 2, "value_at_risk": 2}

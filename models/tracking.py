@@ -13,14 +13,14 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from churnguard.core.config import Settings
 from churnguard.features.build import LABEL
 from churnguard.models import plots
 from churnguard.models.package import log_churn_model
 from churnguard.models.search import SEARCH_SPACE
 from churnguard.models.train import TrainResult
-from mlflow.tracking import MlflowClient
-
-from churnguard.core.config import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

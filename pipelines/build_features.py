@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from churnguard.features.build import build_features, discover_spec
-from churnguard.features.source import source_from_parquet
-from churnguard.pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, validate_data
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from churnguard.core.atomic import write_file_atomically
 from churnguard.core.data.stage import Stage
+from churnguard.features.build import build_features, discover_spec
+from churnguard.features.source import source_from_parquet
+from churnguard.pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, validate_data
 
 
 @task(name="write-feature-table", timeout_seconds=3600, **EXTERNAL)

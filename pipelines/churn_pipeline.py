@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
 from churnguard.models.registry import champion_version
 from churnguard.models.tracking import configure_tracking
 from churnguard.pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, validate_data
 from churnguard.pipelines.report import report_flow
 from churnguard.pipelines.score import score_flow
 from churnguard.pipelines.train import train_flow
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
 
 
 @task(name="find-champion", timeout_seconds=600, **EXTERNAL)

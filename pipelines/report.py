@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from churnguard.models.registry import champion_info
-from churnguard.models.tracking import configure_tracking
-from churnguard.pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, validate_data
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from churnguard.core.data.stage import Stage, load_stage
+from churnguard.models.registry import champion_info
+from churnguard.models.tracking import configure_tracking
+from churnguard.pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, validate_data
 from churnguard.reports.build import build_report
 
 

@@ -6,6 +6,10 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from churnguard.core.data.stage import Stage
 from churnguard.features.build import build_features
 from churnguard.features.source import source_from_parquet
 from churnguard.models.registry import resolve_model
@@ -19,10 +23,6 @@ from churnguard.pipelines.common import (
     say,
     validate_data,
 )
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
-
-from churnguard.core.data.stage import Stage
 
 TOP_ROWS = 20
 

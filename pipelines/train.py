@@ -8,6 +8,11 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from churnguard.core.atomic import write_file_atomically
+from churnguard.core.data.stage import Stage
 from churnguard.features.build import FeatureSpec, build_training_set, discover_spec
 from churnguard.features.source import source_from_parquet
 from churnguard.models.metrics import describe_measure
@@ -22,11 +27,6 @@ from churnguard.pipelines.common import (
     say,
     validate_data,
 )
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
-
-from churnguard.core.atomic import write_file_atomically
-from churnguard.core.data.stage import Stage
 
 HEADLINE_METRICS = ("pr_auc", "roc_auc", "lift_at_10", "capture_at_10", "expected_profit")
 

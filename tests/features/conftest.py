@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from churnguard.features.build import FeatureSpec, build_features
-from churnguard.features.source import FeatureSource, source_from_dataset
 
 from churnguard.core.config import Settings
 from churnguard.core.data.dataset import load_dataset
+from churnguard.features.build import FeatureSpec, build_features
+from churnguard.features.source import FeatureSource, source_from_dataset
 
 CUTOFF = "2024-07-01"
 COLUMNS = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+
 from churnguard.features.build import FeatureSpec, discover_spec
 
 BUYERS = [(c, "2024-06-20", 10.0) for c in range(1, 7)]

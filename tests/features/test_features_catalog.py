@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from churnguard.core.data.generate import generate_sample
 from churnguard.features.build import build_features, discover_spec, feature_names
 from churnguard.features.catalog import ENTRIES, FAMILIES, KINDS, FeatureInfo, feature_catalog
 from churnguard.features.source import source_from_parquet
-
-from churnguard.core.data.generate import generate_sample
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from churnguard.features.build import (
     build_features,
     build_training_set,

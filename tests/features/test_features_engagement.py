@@ -9,6 +9,7 @@ import math
 
 import pandas as pd
 import pytest
+
 from churnguard.features.build import FeatureSpec, build_features, discover_spec
 
 # Everyone bought once in June, so everyone is in the (inactivity) population.

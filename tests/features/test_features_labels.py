@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
 from churnguard.features.build import build_features, discover_spec, feature_table, to_frame
 
 CUTOFF = "2024-07-01"

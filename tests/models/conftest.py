@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from churnguard.features.build import FeatureSpec, build_training_set, discover_spec
-from churnguard.features.source import FeatureSource, source_from_dataset
-from churnguard.models.tracking import TrackedRun, configure_tracking, log_training_run
-from churnguard.models.train import TrainResult, train_churn_model
 from mlflow.tracking import MlflowClient
 
 from churnguard.core.config import Settings
 from churnguard.core.data.dataset import Dataset, load_dataset
 from churnguard.core.data.generate import generate_sample
+from churnguard.features.build import FeatureSpec, build_training_set, discover_spec
+from churnguard.features.source import FeatureSource, source_from_dataset
+from churnguard.models.tracking import TrackedRun, configure_tracking, log_training_run
+from churnguard.models.train import TrainResult, train_churn_model
 
 N_CUSTOMERS = 3_000
 # Small but real: two search trials, up to 150 trees, the latest 8 monthly cutoffs (4 of them train).

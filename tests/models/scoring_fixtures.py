@@ -18,6 +18,11 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
+
+from churnguard.core.config import Settings
+from churnguard.core.data.dataset import Dataset, load_dataset
+from churnguard.core.data.generate import generate_sample
 from churnguard.features.build import FeatureSpec, build_features, build_training_set, discover_spec
 from churnguard.features.source import FeatureSource, source_from_dataset
 from churnguard.models.package import ChurnModel
@@ -25,11 +30,6 @@ from churnguard.models.registry import load_champion, register_and_promote
 from churnguard.models.scoring import ScoredList, score_customers
 from churnguard.models.tracking import configure_tracking, log_training_run
 from churnguard.models.train import train_churn_model
-from mlflow.tracking import MlflowClient
-
-from churnguard.core.config import Settings
-from churnguard.core.data.dataset import Dataset, load_dataset
-from churnguard.core.data.generate import generate_sample
 
 N_CUSTOMERS = 3_000
 ACCENTED_REGION = "Zürich"

@@ -6,8 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from churnguard.models.calibrate import Calibrator, fit_calibrator
 from sklearn.metrics import log_loss
+
+from churnguard.models.calibrate import Calibrator, fit_calibrator
 
 
 def labelled(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

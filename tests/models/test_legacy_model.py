@@ -8,6 +8,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+
 from churnguard.models import package
 from churnguard.models.registry import load_model
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from churnguard.models.metrics import (
     auc_by_segment,
     auc_or_nan,

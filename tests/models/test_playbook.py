@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from churnguard.models.playbook import NO_ACTION, suggest_actions
 
 from churnguard.core.config import ConfigError, PlaybookRule, Settings, load_settings
+from churnguard.models.playbook import NO_ACTION, suggest_actions
 
 
 def apply(rules, kinds, segments, tiers, values):

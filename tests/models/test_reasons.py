@@ -7,10 +7,10 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+
 from churnguard.features.build import FeatureSpec, feature_names
 from churnguard.features.catalog import feature_catalog
 from churnguard.models.reasons import MAX_REASONS, check_templates, explain, template_for
-
 from tests.models import scoring_fixtures
 from tests.models.scoring_fixtures import ACCENTED_REGION, ScoringWorld
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import mlflow
 import numpy as np
 import pytest
+from mlflow.exceptions import MlflowException
+
+from churnguard.core.config import PromotionSettings, RegistrySettings
 from churnguard.models.registry import (
     CHALLENGER,
     CHAMPION,
@@ -14,9 +17,6 @@ from churnguard.models.registry import (
     register_and_promote,
 )
 from churnguard.models.tracking import configure_tracking
-from mlflow.exceptions import MlflowException
-
-from churnguard.core.config import PromotionSettings, RegistrySettings
 
 NAME = "churnguard-churn"
 

@@ -8,15 +8,15 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
+
+from churnguard.core.config import OutreachSettings, Settings, TierSettings
 from churnguard.features.build import feature_names
 from churnguard.models.playbook import NO_ACTION
 from churnguard.models.reasons import explain
 from churnguard.models.registry import NoChampionError, load_champion
 from churnguard.models.scoring import assign_groups, check_signature, risk_tiers
 from churnguard.models.tracking import configure_tracking
-from pydantic import ValidationError
-
-from churnguard.core.config import OutreachSettings, Settings, TierSettings
 from tests.models import scoring_fixtures
 from tests.models.scoring_fixtures import CAPACITY, ScoringWorld
 

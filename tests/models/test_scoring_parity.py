@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pandas as pd
-from churnguard.features.build import LABEL, build_features
 
+from churnguard.features.build import LABEL, build_features
 from tests.models import scoring_fixtures
 from tests.models.scoring_fixtures import ScoringWorld
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from churnguard.features.build import build_features
-from churnguard.features.source import source_from_dataset
 
 from churnguard.core.data.dataset import load_dataset
+from churnguard.features.build import build_features
+from churnguard.features.source import source_from_dataset
 
 STEADY, LAPSED, LAPSED_QUIET = 900_001, 900_002, 900_003
 DAY = pd.Timedelta(days=1)

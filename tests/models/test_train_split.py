@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
+from churnguard.core.data.dataset import load_dataset
 from churnguard.features.build import LABEL, feature_table, to_frame
 from churnguard.features.source import source_from_dataset
 from churnguard.models.train import temporal_split
-
-from churnguard.core.data.dataset import load_dataset
 
 DAY = pd.Timedelta(days=1)
 START = pd.Timestamp("2025-01-01", tz="UTC")

@@ -7,6 +7,7 @@ import re
 
 import mlflow
 import pytest
+
 from churnguard.models.search import SEARCH_SPACE
 
 HEADLINE_METRICS = [

@@ -9,16 +9,16 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
+
+from churnguard.core.config import load_settings
+from churnguard.core.data.validate import DataValidationError
 from churnguard.models.registry import NoChampionError
 from churnguard.pipelines.build_features import build_features_flow
 from churnguard.pipelines.churn_pipeline import churn_pipeline
 from churnguard.pipelines.report import report_flow
 from churnguard.pipelines.score import score_flow
 from churnguard.pipelines.train import train_flow
-from mlflow.tracking import MlflowClient
-
-from churnguard.core.config import load_settings
-from churnguard.core.data.validate import DataValidationError
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from churnguard.pipelines.score import score_flow
 from churnguard.pipelines.train import train_flow
-
 from tests.pipelines.servers import BIN, free_port, start_server, stop_server
 
 pytestmark = pytest.mark.slow
