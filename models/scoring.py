@@ -13,13 +13,12 @@ import numpy as np
 import pandas as pd
 
 from churnguard.core.atomic import replace_folder
-from churnguard.core.config import OutreachSettings, Settings, TierSettings
+from churnguard.core.config import RISK_TIERS, OutreachSettings, Settings, TierSettings
 from churnguard.models.package import ChurnModel
 from churnguard.models.playbook import suggest_actions
 from churnguard.models.reasons import MAX_REASONS, Explanations, explain
 from churnguard.models.train import customer_value
 
-TIERS = ("critical", "high", "medium", "low")
 CSV_DECIMALS = {"churn_probability": 6, "percentile": 4, "customer_value": 2, "value_at_risk": 2}
 SIGNATURE_ROWS = 1_000  # rows on which the pyfunc enforces the model signature
 RISK_LIST_COLUMNS = [
@@ -50,7 +49,7 @@ def risk_tiers(probabilities: np.ndarray, settings: TierSettings) -> np.ndarray:
     else:
         share = (np.argsort(np.argsort(-p, kind="stable"), kind="stable") + 1) / max(len(p), 1)
         cuts = (share <= settings.critical, share <= settings.high, share <= settings.medium)
-    return np.select(cuts, TIERS[:3], default=TIERS[3]).astype(object)
+    return np.select(cuts, RISK_TIERS[:3], default=RISK_TIERS[3]).astype(object)
 
 
 def assign_groups(risk: pd.DataFrame, outreach: OutreachSettings, as_of: pd.Timestamp) -> np.ndarray:
@@ -261,7 +260,7 @@ def _summary(
             "customers": int(by_tier.loc[t, "customers"]) if t in by_tier.index else 0,
             "value_at_risk": round(float(by_tier.loc[t, "value_at_risk"]), 2) if t in by_tier.index else 0.0,
         }
-        for t in TIERS
+        for t in RISK_TIERS
     }
     return {
         "as_of": str(as_of.date()),

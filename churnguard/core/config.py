@@ -116,12 +116,16 @@ class ValueSettings(BaseModel):
     window_days: int = Field(365, gt=0, description="Trailing spend window of customer value.")
 
 
+# Risk tiers, riskiest first: the one list every layer names them by (scoring, playbook, report).
+RISK_TIERS = ("critical", "high", "medium", "low")
+
+
 class OutreachSettings(BaseModel):
     cost_per_contact: float = Field(5.0, ge=0)
     save_rate: float = Field(0.2, ge=0, le=1, description="Share of contacted churners kept.")
     capacity: int | None = Field(None, ge=0, description="Customers the team can contact per list.")
     control_share: float = Field(0.1, ge=0, lt=1, description="Random share of candidates held out.")
-    eligible_tiers: list[str] = Field(default_factory=lambda: ["critical", "high"])
+    eligible_tiers: list[str] = Field(default_factory=lambda: list(RISK_TIERS[:2]))
     seed: int = 7
 
 
@@ -184,7 +188,7 @@ class PlaybookRule(BaseModel):
 
 
 def _default_playbook() -> list[PlaybookRule]:
-    at_risk = ["critical", "high", "medium"]
+    at_risk = list(RISK_TIERS[:3])
     return [
         PlaybookRule(
             name="service recovery",
@@ -195,7 +199,7 @@ def _default_playbook() -> list[PlaybookRule]:
         PlaybookRule(
             name="vip save",
             action="Account manager call with a VIP retention offer",
-            tiers=["critical", "high"],
+            tiers=list(RISK_TIERS[:2]),
             min_value=150.0,
         ),
         PlaybookRule(

@@ -1,66 +1,25 @@
 """The report's charts as PNG bytes, drawn with matplotlib's Agg canvas.
 
-Each function builds a :class:`matplotlib.figure.Figure` on an explicit Agg canvas inside the call:
-no pyplot, no global backend switch, so drawing is safe in workers and changes nothing at import.
+Each function draws with :func:`churnguard.core.figures.figure`, the house style shared with the
+plots of the MLflow runs.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
-INK, MUTED, GRID = "#1f2933", "#616e7c", "#e4e7eb"
+from churnguard.core.config import RISK_TIERS
+from churnguard.core.figures import GRID, INK, MUTED, figure, png
+
 BLUE, TEAL, RED, AMBER = "#2563eb", "#0f766e", "#c2410c", "#d97706"
-TIER_COLOURS = {"critical": "#b91c1c", "high": "#ea580c", "medium": "#d97706", "low": "#65a30d"}
+TIER_COLOURS = dict(zip(RISK_TIERS, ("#b91c1c", "#ea580c", "#d97706", "#65a30d"), strict=True))
 DIMENSION_TITLES = {"rfm_segment": "RFM segment", "nps_class": "NPS class"}
-_STYLE = {
-    "font.size": 9.5,
-    "axes.edgecolor": GRID,
-    "axes.labelcolor": MUTED,
-    "axes.titlesize": 11,
-    "axes.titleweight": "bold",
-    "axes.titlecolor": INK,
-    "axes.titlelocation": "left",
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.color": GRID,
-    "grid.linewidth": 0.8,
-    "xtick.color": MUTED,
-    "ytick.color": MUTED,
-    "legend.frameon": False,
-    "axes.axisbelow": True,
-    "figure.dpi": 110,
-}
-
-
-@contextmanager
-def _figure(width: float = 9.0, height: float = 3.4, **subplots: Any) -> Iterator[tuple[Any, Any]]:
-    """A figure on an Agg canvas and its axes, styled; yields ``(figure, axes)``."""
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    with matplotlib.rc_context(_STYLE):
-        figure = Figure(figsize=(width, height), layout="constrained")
-        FigureCanvasAgg(figure)
-        yield figure, figure.subplots(**subplots)
-
-
-def _png(figure: Any) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", facecolor="white")
-    return buffer.getvalue()
 
 
 def churn_retention_chart(monthly: pd.DataFrame) -> bytes:
     """Monthly churn rate as a line; the right axis reads the same line as retention (100 - churn)."""
-    with _figure() as (figure, ax):
+    with figure() as (drawn, ax):
         x = np.arange(len(monthly))
         rate = monthly["churn_rate"].to_numpy(dtype=float)
         mean = float(np.nanmean(rate)) if np.isfinite(rate).any() else 0.0
@@ -88,14 +47,14 @@ def churn_retention_chart(monthly: pd.DataFrame) -> bytes:
         ax.set_xticks(x[::step], monthly["month"].iloc[::step], rotation=45, ha="right")
         ax.set_title("Churn rate per month (right axis: retention rate = 100 - churn rate)")
         ax.legend(loc="upper left", ncols=2)
-        return _png(figure)
+        return png(drawn)
 
 
 def cohort_heatmap(cohorts: pd.DataFrame) -> bytes:
     """Cohort retention matrix (``cohort_retention``) as a heatmap with the share in each cell."""
     shares = cohorts[[c for c in cohorts.columns if c.startswith("m")]].to_numpy(dtype=float)
     rows, cols = shares.shape
-    with _figure(width=max(9.0, 0.34 * cols + 2), height=max(3.2, 0.28 * rows + 1.3)) as (figure, ax):
+    with figure(width=max(9.0, 0.34 * cols + 2), height=max(3.2, 0.28 * rows + 1.3)) as (drawn, ax):
         later = shares[:, 1:]
         top = float(np.nanmax(later)) if np.isfinite(later).any() else 100.0
         from matplotlib import colormaps
@@ -115,12 +74,12 @@ def cohort_heatmap(cohorts: pd.DataFrame) -> bytes:
                 colour = "white" if value > 0.6 * top else INK
                 ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=6.5, color=colour)
         ax.set_title("Share of each cohort buying N months after the first purchase (%)")
-        return _png(figure)
+        return png(drawn)
 
 
 def nps_chart(nps: pd.DataFrame, min_responses: int = 30) -> bytes:
     """NPS per month with the number of answers, from ``nps_by_month``; thin months in grey."""
-    with _figure() as (figure, ax):
+    with figure() as (drawn, ax):
         x = np.arange(len(nps))
         few = nps["responses"].to_numpy() < min_responses
         colours = np.where(few, GRID, np.where(nps["nps"] >= 0, TEAL, RED))
@@ -145,19 +104,19 @@ def nps_chart(nps: pd.DataFrame, min_responses: int = 30) -> bytes:
         ax.set_xticks(x, nps["month"], rotation=45, ha="right")
         ax.set_ylabel("NPS")
         ax.set_title("Net Promoter Score per month (% promoters - % detractors)")
-        return _png(figure)
+        return png(drawn)
 
 
 def segment_chart(segments: pd.DataFrame, overall: float | None = None) -> bytes:
     """Churn rate per segment, one panel per dimension, from ``segment_churn``."""
     dimensions = list(dict.fromkeys(segments["dimension"]))
     heights = [max(len(segments[segments["dimension"] == d]), 2) for d in dimensions]
-    with _figure(
+    with figure(
         height=0.24 * sum(heights) + 0.55 * len(dimensions) + 0.4,
         nrows=len(dimensions),
         squeeze=False,
         gridspec_kw={"height_ratios": heights},
-    ) as (figure, axes):
+    ) as (drawn, axes):
         top = float(segments["churn_rate"].max()) * 1.18
         for ax, dimension in zip(axes[:, 0], dimensions, strict=True):
             rows = segments[segments["dimension"] == dimension].iloc[::-1]
@@ -178,12 +137,12 @@ def segment_chart(segments: pd.DataFrame, overall: float | None = None) -> bytes
         axes[-1, 0].set_xlabel(
             "Churn rate (%)" + ("; dashed line: all customers" if overall is not None else "")
         )
-        return _png(figure)
+        return png(drawn)
 
 
 def value_at_risk_chart(tiers: pd.DataFrame) -> bytes:
     """Value at risk and customers per risk tier, from ``tier_summary``."""
-    with _figure(width=6.0, height=2.8) as (figure, ax):
+    with figure(width=6.0, height=2.8) as (drawn, ax):
         y = np.arange(len(tiers))[::-1]
         colours = [TIER_COLOURS.get(t, BLUE) for t in tiers["tier"]]
         ax.barh(y, tiers["value_at_risk"], color=colours, height=0.6)
@@ -197,12 +156,12 @@ def value_at_risk_chart(tiers: pd.DataFrame) -> bytes:
         ax.grid(axis="y", visible=False)
         ax.set_xlabel("Value at risk (churn probability x customer value)")
         ax.set_title("Value at risk per tier")
-        return _png(figure)
+        return png(drawn)
 
 
 def profit_chart(curve: pd.DataFrame, summary: dict) -> bytes:
     """Expected profit of contacting the top k customers, with the best k (and capacity) marked."""
-    with _figure(width=6.0, height=2.8) as (figure, ax):
+    with figure(width=6.0, height=2.8) as (drawn, ax):
         ax.plot(curve["contacts"], curve["expected_profit"], color=BLUE, linewidth=1.8)
         ax.axhline(0, color=MUTED, linewidth=0.8)
         best_k, best = summary["best_contact_count"], summary["best_profit"]
@@ -222,4 +181,4 @@ def profit_chart(curve: pd.DataFrame, summary: dict) -> bytes:
         ax.set_xlabel(f"Customers contacted, by {summary['ordered_by'].replace('_', ' ')}")
         ax.set_ylabel("Expected profit")
         ax.set_title("Expected profit of outreach")
-        return _png(figure)
+        return png(drawn)

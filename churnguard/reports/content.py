@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from churnguard.core.config import Settings
+from churnguard.core.config import RISK_TIERS, Settings
 from churnguard.core.data.dataset import Dataset
 from churnguard.features.build import discover_spec, feature_table, to_frame
 from churnguard.features.source import source_from_dataset
@@ -165,7 +165,7 @@ def headline_numbers(
     if risk is not None:
         tiers = risk.tiers.set_index("tier")["value_at_risk"]
         out["value_at_risk"] = float(tiers.sum())
-        out["value_at_risk_high"] = float(tiers.reindex(["critical", "high"]).fillna(0).sum())
+        out["value_at_risk_high"] = float(tiers.reindex(RISK_TIERS[:2]).fillna(0).sum())
         out["risk_list_as_of"] = risk.as_of
     return out
 

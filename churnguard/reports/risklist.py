@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from churnguard.core.config import RISK_TIERS
 from churnguard.models.metrics import best_contact_count, profit_curve
 
-TIERS = ("critical", "high", "medium", "low")
 GROUPS = ("outreach", "control", "none")
 REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
 _FOLDER = re.compile(r"^as_of=(\d{4}-\d{2}-\d{2})$")
@@ -53,7 +53,7 @@ def tier_summary(risk_list: pd.DataFrame) -> pd.DataFrame:
         customer_value=("customer_value", "sum"),
         value_at_risk=("value_at_risk", "sum"),
     )
-    order = [*TIERS, *sorted(set(grouped.index) - set(TIERS))]
+    order = [*RISK_TIERS, *sorted(set(grouped.index) - set(RISK_TIERS))]
     grouped = grouped.reindex(order)
     grouped["customers"] = grouped["customers"].fillna(0).astype("int64")
     grouped[["customer_value", "value_at_risk"]] = grouped[["customer_value", "value_at_risk"]].fillna(0.0)

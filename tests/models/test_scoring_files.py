@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churnguard.core.config import RISK_TIERS as TIERS
 from churnguard.models.reasons import template_for
-from churnguard.models.scoring import CSV_DECIMALS, TIERS, ScoredList, write_risk_list
+from churnguard.models.scoring import CSV_DECIMALS, ScoredList, write_risk_list
 from tests.models import scoring_fixtures
 from tests.models.scoring_fixtures import ACCENTED_REGION, CAPACITY, ScoringWorld
 
