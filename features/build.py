@@ -16,8 +16,8 @@ from ibis.expr.types import Table
 
 from churnguard.core.config import Settings
 from churnguard.core.errors import InsufficientDataError
-from churnguard.features.assemble import feature_expr, prepare, run_cutoffs
-from churnguard.features.cutoffs import normalize_cutoffs, training_cutoffs
+from churnguard.features.assemble import feature_expr, population, prepare, run_cutoffs
+from churnguard.features.cutoffs import cutoff_table, normalize_cutoffs, training_cutoffs
 from churnguard.features.output import tables_by_cutoff, to_frame, write_parquet
 from churnguard.features.source import FeatureSource
 from churnguard.features.spec import (
@@ -37,6 +37,7 @@ __all__ = [
     "LABEL",
     "VALUE_COLUMN",
     "FeatureSpec",
+    "active_customers",
     "build_features",
     "build_training_set",
     "discover_spec",
@@ -70,6 +71,26 @@ def feature_table(
     """
     cuts = run_cutoffs(cutoffs, settings, spec)
     return feature_expr(prepare(source, cuts, settings, spec), cuts, settings, spec, with_labels)
+
+
+def active_customers(
+    source: FeatureSource, moments: Sequence[str | pd.Timestamp], settings: Settings
+) -> pd.DataFrame:
+    """Who is active at each moment under ``churn.definition``: the population a feature table describes.
+
+    The one definition of an active customer: training and scoring describe these customers, and the
+    report's churn and retention rates count them (``inactivity``: a purchase in the ``lookback_days``
+    before the moment; ``subscription``: a subscription that started before it and had not ended).
+
+    Returns:
+        ``customer_id`` and ``cutoff`` (tz-aware UTC), one row per active customer and moment.
+    """
+    stamps = normalize_cutoffs(moments)
+    cuts = cutoff_table(stamps, [settings.churn.lookback_days])
+    rows = source.backend.execute(population(source, cuts, settings))
+    if cuts.single:
+        return rows.assign(cutoff=stamps[0])[["customer_id", "cutoff"]]
+    return rows.assign(cutoff=pd.to_datetime(rows["cutoff"]).dt.tz_localize("UTC"))[["customer_id", "cutoff"]]
 
 
 def write_feature_table(

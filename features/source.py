@@ -126,10 +126,21 @@ def source_from_dataset(dataset: Dataset, settings: FeatureSettings) -> FeatureS
     Returns:
         The feature source.
     """
+    return source_from_frames(settings, **dataset.tables())
+
+
+def source_from_frames(settings: FeatureSettings, **frames: pd.DataFrame | None) -> FeatureSource:
+    """Load tables in churnguard's canonical form (names, types, tz-aware UTC times) into DuckDB.
+
+    Args:
+        settings: engine settings (threads, memory limit).
+        frames: ``transactions`` and any of ``customers``, ``events``, ``subscriptions``.
+    """
     backend = _connect(settings)
     tables = {
         name: backend.create_table(name, _naive_utc(frame, TIME_COLUMNS[name]), temp=True)
-        for name, frame in dataset.tables().items()
+        for name, frame in frames.items()
+        if frame is not None
     }
     return _source(backend, tables)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,8 @@ import pandas as pd
 
 from churnguard.core.config import RISK_TIERS, Settings
 from churnguard.core.data.dataset import Dataset
-from churnguard.features.build import discover_spec, feature_table, to_frame
-from churnguard.features.source import source_from_dataset
+from churnguard.features.build import active_customers, discover_spec, feature_table, to_frame
+from churnguard.features.source import FeatureSource, source_from_dataset
 from churnguard.reports import kpis, risklist
 
 DAY = pd.Timedelta(days=1)
@@ -47,7 +48,9 @@ class ReportContent:
     notes: list[str] = field(default_factory=list)
 
 
-def labelled_customers(dataset: Dataset, settings: Settings) -> tuple[pd.DataFrame | None, pd.Timestamp]:
+def labelled_customers(
+    dataset: Dataset, settings: Settings, source: FeatureSource
+) -> tuple[pd.DataFrame | None, pd.Timestamp]:
     """Features and churn labels at the last fully observed cutoff, ``as_of - horizon`` (whole day).
 
     Returns ``(None, cutoff)`` when the data has no purchase before that cutoff.
@@ -55,12 +58,8 @@ def labelled_customers(dataset: Dataset, settings: Settings) -> tuple[pd.DataFra
     cutoff = (dataset.as_of - settings.churn.horizon_days * DAY).floor("D")
     if dataset.transactions["ts"].min() >= cutoff:
         return None, cutoff
-    source = source_from_dataset(dataset, settings.features)
-    try:
-        expr = feature_table(source, [cutoff], settings, discover_spec(source), with_labels=True)
-        frame = to_frame(source, expr)
-    finally:
-        source.backend.disconnect()
+    expr = feature_table(source, [cutoff], settings, discover_spec(source), with_labels=True)
+    frame = to_frame(source, expr)
     return (frame if len(frame) else None), cutoff
 
 
@@ -89,17 +88,35 @@ def compute_content(
     dataset: Dataset, settings: Settings, risk_list_dir: Path | None = None, champion: dict | None = None
 ) -> ReportContent:
     """Every KPI of the report for ``dataset.as_of``; see :mod:`churnguard.reports.kpis`."""
+    source = source_from_dataset(dataset, settings.features)
+    try:
+        return _content(dataset, settings, source, risk_list_dir, champion)
+    finally:
+        source.backend.disconnect()
+
+
+def _content(
+    dataset: Dataset,
+    settings: Settings,
+    source: FeatureSource,
+    risk_list_dir: Path | None,
+    champion: dict | None,
+) -> ReportContent:
     as_of, churn, months = dataset.as_of, settings.churn, settings.report.months
-    tx, subs = dataset.transactions, dataset.subscriptions
+    tx = dataset.transactions
+
+    def active_at(moments: Sequence[pd.Timestamp]) -> pd.DataFrame:
+        return active_customers(source, moments, settings)
+
     tables = {
-        "monthly_churn": kpis.monthly_churn(tx, as_of, months, churn, subs),
+        "monthly_churn": kpis.monthly_churn(tx, as_of, months, churn, active_at),
         "cohort_retention": kpis.cohort_retention(tx, as_of, months),
         "cohort_value": kpis.cohort_value(tx, as_of, months, settings.value.margin),
-        "revenue_retention": kpis.revenue_retention(tx, as_of, churn, subs),
+        "revenue_retention": kpis.revenue_retention(tx, as_of, active_at),
         "nps_by_month": kpis.nps_by_month(dataset.events, as_of, months),
     }
     notes = []
-    labelled, cutoff = labelled_customers(dataset, settings)
+    labelled, cutoff = labelled_customers(dataset, settings, source)
     overall = None
     if labelled is None:
         notes.append(f"No customers were active on {cutoff.date()}: churn by segment is not available yet.")
@@ -119,7 +136,7 @@ def compute_content(
             outreach_groups=risk.groups,
             profit_curve=risk.curve,
         )
-    active_now = kpis.activity(tx, [as_of], churn, subs)[as_of].sum()
+    active_now = len(active_at([as_of]))
     return ReportContent(
         as_of=as_of,
         fingerprint=dataset.fingerprint,

@@ -9,12 +9,13 @@ Conventions shared by every function here:
 - Rates are percentages (0-100).
 - A customer is *active* at time ``t`` under the configured churn definition: ``inactivity`` - at
   least one purchase in ``[t - lookback_days, t)``; ``subscription`` - a subscription that started
-  before ``t`` and has not ended before ``t``. This is the population rule of the feature code.
+  before ``t`` and has not ended before ``t``. The rule itself lives in the feature code
+  (``active_customers``); functions here receive it as an :data:`ActiveAt`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,50 +59,25 @@ def purchases(transactions: pd.DataFrame) -> pd.DataFrame:
     return buys
 
 
-def activity(
-    transactions: pd.DataFrame,
-    moments: Sequence[pd.Timestamp],
-    churn: ChurnSettings,
-    subscriptions: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """Whether each customer is active at each moment under the churn definition.
+# Who is active at each moment: ``(customer_id, cutoff)`` rows. Callers pass the feature code's own
+# population rule (``churnguard.features.build.active_customers``), so the report counts exactly the
+# customers that training and the risk lists describe.
+ActiveAt = Callable[[Sequence[pd.Timestamp]], pd.DataFrame]
 
-    Args:
-        transactions: ``customer_id``, ``ts``, ``amount``.
-        moments: times to test (tz-aware UTC).
-        churn: definition and lookback.
-        subscriptions: ``customer_id``, ``start_ts``, ``end_ts``; required for ``subscription``.
+
+def activity(active_at: ActiveAt, moments: Sequence[pd.Timestamp]) -> pd.DataFrame:
+    """Whether each customer is active at each moment.
 
     Returns:
-        Boolean frame: one row per customer seen in the relevant table, one column per moment.
+        Boolean frame: one row per customer active at any of the moments, one column per moment.
     """
-    if churn.definition == "subscription":
-        if subscriptions is None:
-            raise ValueError("churn.definition is 'subscription' but the data has no subscriptions table")
-        rows, start, end = subscriptions, subscriptions["start_ts"], subscriptions["end_ts"]
-
-        def holds(t: pd.Timestamp) -> pd.Series:
-            return (start < t) & (end.isna() | (end >= t))
-    else:
-        rows = transactions[transactions["amount"] > 0]
-        ts, window = rows["ts"], pd.Timedelta(days=churn.lookback_days)
-
-        def holds(t: pd.Timestamp) -> pd.Series:
-            return (ts >= t - window) & (ts < t)
-
-    codes, ids = pd.factorize(rows["customer_id"], sort=True)
-    active = np.zeros((len(ids), len(moments)), dtype=bool)
-    for j, moment in enumerate(moments):
-        active[codes[holds(moment).to_numpy()], j] = True
-    return pd.DataFrame(active, index=pd.Index(ids, name="customer_id"), columns=list(moments))
+    pairs = active_at(list(moments))
+    present = pd.crosstab(pairs["customer_id"], pairs["cutoff"]) > 0
+    return present.reindex(columns=list(moments), fill_value=False).rename_axis(columns=None)
 
 
 def monthly_churn(
-    transactions: pd.DataFrame,
-    as_of: pd.Timestamp,
-    months: int,
-    churn: ChurnSettings,
-    subscriptions: pd.DataFrame | None = None,
+    transactions: pd.DataFrame, as_of: pd.Timestamp, months: int, churn: ChurnSettings, active_at: ActiveAt
 ) -> pd.DataFrame:
     """Churn and retention rate of each of the last ``months`` complete months.
 
@@ -126,7 +102,7 @@ def monthly_churn(
             columns=["month", "active_at_start", "lost", "active_at_end", "churn_rate", "retention_rate"]
         )
     bounds = [month_start(m) for m in [*index, index[-1] + 1]]
-    active = activity(transactions, bounds, churn, subscriptions).to_numpy()
+    active = activity(active_at, bounds).to_numpy()
     at_start = active[:, :-1].sum(axis=0)
     lost = (active[:, :-1] & ~active[:, 1:]).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -213,12 +189,7 @@ def cohort_value(transactions: pd.DataFrame, as_of: pd.Timestamp, months: int, m
     return pd.DataFrame(rows)
 
 
-def revenue_retention(
-    transactions: pd.DataFrame,
-    as_of: pd.Timestamp,
-    churn: ChurnSettings,
-    subscriptions: pd.DataFrame | None = None,
-) -> pd.DataFrame:
+def revenue_retention(transactions: pd.DataFrame, as_of: pd.Timestamp, active_at: ActiveAt) -> pd.DataFrame:
     """Revenue kept from the customers who were active a year ago.
 
     Customers active at ``as_of - 365 days``: their net revenue in the 365 days to ``as_of`` divided
@@ -229,7 +200,7 @@ def revenue_retention(
         365 days), ``revenue_before``, ``revenue_after``, ``revenue_retention``.
     """
     year_ago = as_of - YEAR
-    active = activity(transactions, [year_ago], churn, subscriptions)
+    active = activity(active_at, [year_ago])
     base = active.index[active[year_ago]]
     tx = transactions[transactions["customer_id"].isin(base)]
     before = tx[(tx["ts"] >= year_ago - YEAR) & (tx["ts"] < year_ago)]["amount"].sum()

@@ -14,8 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnguard.core.config import Settings
+from churnguard.core.config import ChurnSettings, Settings
 from churnguard.core.data.dataset import Dataset, load_dataset
+from churnguard.features.build import active_customers
+from churnguard.features.source import source_from_frames
+from churnguard.reports.kpis import ActiveAt
 
 if TYPE_CHECKING:
     from churnguard.reports.build import ReportResult
@@ -32,6 +35,21 @@ CHAMPION = {
 
 def utc(values: list[str]) -> pd.Series:
     return pd.Series(pd.to_datetime(values, utc=True), dtype=TS)
+
+
+@pytest.fixture
+def active_at() -> Callable[..., ActiveAt]:
+    """``active_at(transactions, churn, subscriptions=None)``: the feature code's population rule over
+    hand-made frames, as the report uses it."""
+
+    def make(
+        transactions: pd.DataFrame, churn: ChurnSettings, subscriptions: pd.DataFrame | None = None
+    ) -> ActiveAt:
+        settings = Settings(churn=churn.model_dump())
+        source = source_from_frames(settings.features, transactions=transactions, subscriptions=subscriptions)
+        return lambda moments: active_customers(source, moments, settings)
+
+    return make
 
 
 @pytest.fixture

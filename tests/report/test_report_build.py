@@ -12,7 +12,9 @@ import pytest
 
 from churnguard.core.atomic import replace_folder
 from churnguard.core.config import Settings
-from churnguard.reports import content
+from churnguard.features.build import build_features
+from churnguard.features.source import source_from_dataset
+from churnguard.reports import content, kpis
 from churnguard.reports.build import ReportResult, build_report
 
 
@@ -136,6 +138,24 @@ def test_failed_build_keeps_the_previous_report(
 
 
 def test_labelled_cutoff_is_as_of_minus_horizon(sample_dataset) -> None:
-    labelled, cutoff = content.labelled_customers(sample_dataset, Settings())
+    source = source_from_dataset(sample_dataset, Settings().features)
+    labelled, cutoff = content.labelled_customers(sample_dataset, Settings(), source)
     assert cutoff == pd.Timestamp("2026-08-02", tz="UTC")  # 2026-10-31 - 90 days
     assert labelled is not None and set(labelled["churned"].unique()) <= {0, 1}
+
+
+@pytest.mark.parametrize("definition", ["inactivity", "subscription"])
+def test_the_reports_active_customers_are_the_populations_the_features_describe(
+    sample_dataset, definition: str, tmp_path: Path
+) -> None:
+    settings = Settings(churn={"definition": definition})
+    computed = content.compute_content(sample_dataset, settings, tmp_path / "no_lists")
+    source = source_from_dataset(sample_dataset, settings.features)
+    as_of = sample_dataset.as_of
+    last_month = kpis.complete_months(as_of, 1)[0]
+    for moment, reported in (
+        (kpis.month_start(last_month), computed.tables["monthly_churn"]["active_at_start"].iloc[-1]),
+        (kpis.month_start(last_month + 1), computed.tables["monthly_churn"]["active_at_end"].iloc[-1]),
+        (as_of, computed.headline["active_customers"]),
+    ):
+        assert reported == len(build_features(source, moment, settings)) > 0, (definition, moment)

@@ -28,7 +28,7 @@ def test_complete_months_end_before_as_of() -> None:
     assert kpis.month_label(kpis.complete_months(stamp("2026-01-15"), 2)[0]) == "2025-11"
 
 
-def test_monthly_churn_100_active_10_lost_is_10_percent(transactions) -> None:
+def test_monthly_churn_100_active_10_lost_is_10_percent(transactions, active_at) -> None:
     # Lookback 30 days. All 100 customers bought on 1 May (history) and 10 June; 90 of them buy again
     # on 20 July. Customer 999 buys for the first time on 5 July.
     # Active on 1 July = bought in [1 June, 1 July): all 100 (10 June).
@@ -37,7 +37,8 @@ def test_monthly_churn_100_active_10_lost_is_10_percent(transactions) -> None:
     rows = [(c, "2026-05-01", 20.0) for c in range(100)] + [(c, "2026-06-10", 20.0) for c in range(100)]
     rows += [(c, "2026-07-20", 20.0) for c in range(90)] + [(999, "2026-07-05", 20.0)]
     churn = ChurnSettings(definition="inactivity", lookback_days=30)
-    out = kpis.monthly_churn(transactions(*rows), stamp("2026-08-01"), 1, churn)
+    frame = transactions(*rows)
+    out = kpis.monthly_churn(frame, stamp("2026-08-01"), 1, churn, active_at(frame, churn))
     assert out.to_dict("records") == [
         {
             "month": "2026-07",
@@ -50,7 +51,7 @@ def test_monthly_churn_100_active_10_lost_is_10_percent(transactions) -> None:
     ]
 
 
-def test_monthly_churn_refunds_do_not_keep_a_customer_active(transactions) -> None:
+def test_monthly_churn_refunds_do_not_keep_a_customer_active(transactions, active_at) -> None:
     # Customer 1's only July transaction is a refund: not a purchase, so they are lost in July.
     rows = [
         (1, "2026-05-01", 20.0),
@@ -61,22 +62,24 @@ def test_monthly_churn_refunds_do_not_keep_a_customer_active(transactions) -> No
         (2, "2026-07-15", 20.0),
     ]
     churn = ChurnSettings(definition="inactivity", lookback_days=30)
-    out = kpis.monthly_churn(transactions(*rows), stamp("2026-08-01"), 1, churn)
+    frame = transactions(*rows)
+    out = kpis.monthly_churn(frame, stamp("2026-08-01"), 1, churn, active_at(frame, churn))
     assert (out.loc[0, "lost"], out.loc[0, "churn_rate"]) == (1, 50.0)
 
 
-def test_monthly_churn_leaves_out_months_without_enough_history(transactions) -> None:
+def test_monthly_churn_leaves_out_months_without_enough_history(transactions, active_at) -> None:
     # First purchase 1 May, lookback 30 days. May starts 30 days after 1 April < 1 May: dropped;
     # June: 1 June - 30 days = 2 May >= 1 May: kept; July: kept.
     rows = [(1, "2026-05-01", 20.0), (1, "2026-06-15", 20.0), (1, "2026-07-15", 20.0)]
     churn = ChurnSettings(definition="inactivity", lookback_days=30)
-    out = kpis.monthly_churn(transactions(*rows), stamp("2026-08-01"), 3, churn)
+    frame = transactions(*rows)
+    out = kpis.monthly_churn(frame, stamp("2026-08-01"), 3, churn, active_at(frame, churn))
     assert out["month"].tolist() == ["2026-06", "2026-07"]
     # Active 1 June ([2 May, 1 June): 1 May is outside) = 0 -> no rate; active 1 July = 1, kept.
     assert np.isnan(out.loc[0, "churn_rate"]) and out.loc[1, "churn_rate"] == 0.0
 
 
-def test_monthly_churn_subscription_definition(transactions) -> None:
+def test_monthly_churn_subscription_definition(transactions, active_at) -> None:
     # A: active throughout. B: ends 10 July. C: starts 5 July (new). D: ended 20 June (gone before July).
     # Active 1 July = A, B -> 2; lost in July = B -> 50%; active 1 August = A, C -> 2.
     subs = pd.DataFrame(
@@ -87,10 +90,11 @@ def test_monthly_churn_subscription_definition(transactions) -> None:
         }
     )
     churn = ChurnSettings(definition="subscription")
-    out = kpis.monthly_churn(transactions(), stamp("2026-08-01"), 1, churn, subs)
+    buys = transactions(("A", "2025-01-01", 10.0))
+    out = kpis.monthly_churn(buys, stamp("2026-08-01"), 1, churn, active_at(buys, churn, subs))
     assert out.loc[0, ["active_at_start", "lost", "active_at_end", "churn_rate"]].tolist() == [2, 1, 2, 50.0]
     with pytest.raises(ValueError, match="no subscriptions table"):
-        kpis.monthly_churn(transactions(), stamp("2026-08-01"), 1, churn, None)
+        kpis.monthly_churn(buys, stamp("2026-08-01"), 1, churn, active_at(buys, churn))
 
 
 @pytest.fixture
@@ -164,7 +168,7 @@ def test_lines_of_one_order_count_once(transactions) -> None:
     assert len(kpis.purchases(frame)) == 2
 
 
-def test_revenue_retention(transactions) -> None:
+def test_revenue_retention(transactions, active_at) -> None:
     # as_of 2026-01-01 -> a year ago 2025-01-01; active then = bought in [2024-01-02, 2025-01-01).
     # a: 100 then, 150 - 30 refund after. b: 200 then, nothing after. c: new in 2025. d: too old.
     # Revenue before 100 + 200 = 300, after 120 -> 40%; still buying: a.
@@ -176,7 +180,7 @@ def test_revenue_retention(transactions) -> None:
         ("c", "2025-02-01", 80.0),
         ("d", "2023-06-01", 50.0),
     )
-    out = kpis.revenue_retention(rows, stamp("2026-01-01"), ChurnSettings())
+    out = kpis.revenue_retention(rows, stamp("2026-01-01"), active_at(rows, ChurnSettings()))
     assert out.iloc[0].to_dict() == {
         "year_ago": "2025-01-01",
         "customers_active_year_ago": 2,
