@@ -1,10 +1,9 @@
-"""HTML building blocks and number formats of the report: escaped text, tables, embedded images."""
+"""Number formats of the report, and its tables and charts as plain data for the template."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Sequence
-from html import escape
 from typing import Any
 
 import pandas as pd
@@ -29,35 +28,18 @@ def num(value: Any, digits: int = 0) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:,.{digits}f}"
 
 
-def img(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{escape(alt)}">'
+def chart(png: bytes, alt: str) -> dict[str, str]:
+    """A chart for the template: PNG bytes as base64 (embedded as a data URI) and its alt text."""
+    return {"data": base64.b64encode(png).decode("ascii"), "alt": alt}
 
 
-def table(frame: pd.DataFrame, columns: Sequence[Column], css: str = "") -> str:
-    head = "".join(f"<th>{escape(title)}</th>" for _, title, _ in columns)
-    rows = []
-    for record in frame.to_dict("records"):
-        cells = "".join(f"<td>{escape(fmt(record[key]))}</td>" for key, _, fmt in columns)
-        rows.append(f"<tr>{cells}</tr>")
-    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-
-
-def details(summary: str, body: str) -> str:
-    return f"<details><summary>{escape(summary)}</summary>{body}</details>"
-
-
-def section(anchor: str, title: str, body: str) -> str:
-    return f'<section id="{anchor}"><h2>{escape(title)}</h2>{body}</section>'
-
-
-def p(text: str) -> str:
-    return f"<p>{escape(text)}</p>"
-
-
-def stats(items: Sequence[tuple[str, str]]) -> str:
-    cells = "".join(f'<div class="stat"><span>{escape(k)}</span><b>{escape(v)}</b></div>' for k, v in items)
-    return f'<div class="stats">{cells}</div>'
+def table(frame: pd.DataFrame, columns: Sequence[Column], css: str = "") -> dict[str, Any]:
+    """A table for the template: column titles and rows of formatted cells, one per ``(key, title, format)``."""
+    return {
+        "head": [title for _, title, _ in columns],
+        "rows": [[fmt(record[key]) for key, _, fmt in columns] for record in frame.to_dict("records")],
+        "css": css,
+    }
 
 
 def when(value: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -14,8 +15,10 @@ from churnguard.core.atomic import replace_folder
 from churnguard.core.config import Settings
 from churnguard.features.build import build_features
 from churnguard.features.source import source_from_dataset
-from churnguard.reports import content, kpis
+from churnguard.reports import content, kpis, sections
 from churnguard.reports.build import ReportResult, build_report
+from churnguard.reports.html import render_html
+from tests.report.conftest import CHAMPION
 
 
 def test_replace_folder_swaps_in_the_new_content(tmp_path: Path) -> None:
@@ -159,3 +162,29 @@ def test_the_reports_active_customers_are_the_populations_the_features_describe(
         (as_of, computed.headline["active_customers"]),
     ):
         assert reported == len(build_features(source, moment, settings)) > 0, (definition, moment)
+
+
+@pytest.fixture(scope="module")
+def sample_content(sample_dataset, tmp_path_factory: pytest.TempPathFactory) -> content.ReportContent:
+    return content.compute_content(sample_dataset, Settings(), tmp_path_factory.mktemp("no_lists"), CHAMPION)
+
+
+def test_sections_are_data_the_template_shows(sample_content) -> None:
+    churn = sections.churn_section(sample_content)
+    monthly = sample_content.tables["monthly_churn"]
+    assert churn["table"]["head"][:2] == ["Month", "Active at start"]
+    assert len(churn["table"]["rows"]) == len(monthly)
+    assert churn["table"]["rows"][0][0] == "Sep 2026"  # newest month first
+    assert churn["table"]["rows"][0][1] == f"{monthly['active_at_start'].iloc[-1]:,}"
+    model = sections.model_section(sample_content)
+    assert ("ROC AUC (ranks churners first; 0.5 = random, 1 = perfect)", "0.812") in model["stats"]
+    assert sections.risk_section(sample_content)["missing"].startswith("No risk list dated on or before")
+
+
+def test_the_template_escapes_every_value(sample_content) -> None:
+    hostile = "<script>alert('x')</script>"
+    tables = dict(sample_content.tables)
+    tables["churn_by_segment"] = tables["churn_by_segment"].assign(segment=hostile)
+    page = render_html(replace(sample_content, tables=tables))
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
