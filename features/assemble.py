@@ -16,7 +16,7 @@ from ibis.expr.types import Table
 
 from churnguard.core.config import Settings
 from churnguard.core.errors import InsufficientDataError
-from churnguard.features import engagement, segments, subscriptions, transactions
+from churnguard.features import btyd_features, engagement, segments, subscriptions, transactions
 from churnguard.features.cutoffs import CutoffTable, cutoff_table
 from churnguard.features.source import FeatureSource
 from churnguard.features.spec import LABEL, VALUE_COLUMN, FeatureSpec
@@ -161,6 +161,8 @@ def feature_expr(
     t = _attach(t, attributes, ["customer_id"])
 
     columns = transactions.finish_transaction_features(t, cuts, f, t._signup_ts)
+    # Inputs of the BTYD columns, which the model fit (numpy) finishes as the table leaves the engine.
+    columns.update(btyd_features.btyd_inputs(t, cuts, churn.horizon_days))
     for name in spec.attribute_columns:
         value = t[f"attr_{name}"]
         columns[f"attr_{name}"] = value if name in spec.numeric_attributes else value.fill_null("unknown")

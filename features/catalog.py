@@ -28,8 +28,9 @@ FAMILIES = (
     "segment",
 )
 # days: a duration; count: how many; amount: money; ratio: a quotient; score: a bounded grade;
-# flag: 0/1; category: text; number: any other number (event values, numeric attributes).
-KINDS = ("days", "count", "amount", "ratio", "score", "flag", "category", "number")
+# flag: 0/1; category: text; probability: a chance from 0 to 1; number: any other number (event
+# values, numeric attributes, expected counts).
+KINDS = ("days", "count", "amount", "ratio", "score", "flag", "category", "probability", "number")
 BY_EVENT = "by event type"  # the family of ``evt_*`` entries depends on the event (see ``event_family``)
 _SERVICE_WORDS = {"support", "ticket", "tickets", "complaint", "complaints"}
 
@@ -77,6 +78,21 @@ ENTRIES = (
     CatalogEntry("gap_std_days", "rhythm", "variation in days between purchases", "days"),
     CatalogEntry(
         "overdue_ratio", "rhythm", "days since the last purchase relative to the usual gap", "ratio"
+    ),
+    CatalogEntry(
+        "btyd_p_alive", "recency", "chance of still being an active buyer (BG/NBD model)", "probability"
+    ),
+    CatalogEntry(
+        "btyd_p_no_purchase",
+        "recency",
+        "chance of no purchase in the churn horizon (BG/NBD model)",
+        "probability",
+    ),
+    CatalogEntry(
+        "btyd_expected_purchases",
+        "frequency",
+        "expected purchases in the churn horizon (BG/NBD model)",
+        "number",
     ),
     CatalogEntry(
         "purchase_trend_{w}d",

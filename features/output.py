@@ -1,4 +1,9 @@
-"""Feature tables out of the engine: into pandas, or streamed cutoff by cutoff into one Parquet file."""
+"""Feature tables out of the engine: into pandas, or streamed cutoff by cutoff into one Parquet file.
+
+Every feature table leaves the engine here, so this is where the BTYD columns are finished (their
+BG/NBD fit is numpy, per cutoff: ``btyd_features.with_btyd_columns``), the same way for scoring, for
+a training frame and for a training set streamed to Parquet.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from ibis.expr.types import Table
 
 from churnguard.core.config import Settings
 from churnguard.features.assemble import feature_expr, prepare, run_cutoffs
+from churnguard.features.btyd_features import with_btyd_columns
 from churnguard.features.source import FeatureSource
 from churnguard.features.spec import ID_COLUMNS, LABEL, FeatureSpec
 
@@ -22,10 +28,13 @@ CURRENT_CUTOFF = "_current_cutoff"  # the one-row cutoff table a compiled per-cu
 
 
 def to_frame(source: FeatureSource, expr: Table) -> pd.DataFrame:
-    """Execute a feature expression into pandas with stable dtypes (float64 features, text categoricals)."""
+    """Execute a feature expression into pandas with stable dtypes (float64 features, text categoricals).
+
+    The BTYD columns are computed here from the expression's private inputs, each cutoff on its own.
+    """
     # Streamed batches, not ibis's execute(): the engine then keeps no second copy of the result,
     # and execute() would turn every column holding a null into Python objects.
-    return arrow_to_frame(source.arrow_batches(expr).read_all())
+    return arrow_to_frame(with_btyd_columns(source.arrow_batches(expr).read_all()))
 
 
 def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
@@ -73,11 +82,15 @@ def tables_by_cutoff(
     The rows and history partials every cutoff reads are computed once and kept by the backend, and
     the query is compiled once against a one-row table holding the current cutoff: each cutoff then
     costs one run of that query over its own rows, and memory follows one cutoff rather than all.
+    Each table has its BTYD columns finished, as :func:`to_frame` does, and its rows ordered by
+    customer: the engine returns them in any order, and a training set in a fixed order makes the
+    same data give the same model (row sampling in XGBoost follows row positions).
     """
     cuts = run_cutoffs(list(cutoffs), settings, spec)
     inputs = prepare(source, cuts, settings, spec)
     if len(cuts.stamps) == 1:
-        yield source.arrow_batches(feature_expr(inputs, cuts, settings, spec, with_labels)).read_all()
+        table = source.arrow_batches(feature_expr(inputs, cuts, settings, spec, with_labels)).read_all()
+        yield _sorted(with_btyd_columns(table), ["customer_id"])
         return
     inputs = inputs.kept()
     current = source.keep(cuts.one(0).chosen_rows(), name=CURRENT_CUTOFF)
@@ -85,7 +98,7 @@ def tables_by_cutoff(
         run = source.compiled(feature_expr(inputs, cuts.reading(current, 0), settings, spec, with_labels))
         for k in range(len(cuts.stamps)):
             source.keep(cuts.one(k).chosen_rows(), name=CURRENT_CUTOFF)
-            yield run().read_all()
+            yield _sorted(with_btyd_columns(run().read_all()), ["customer_id"])
     finally:
         inputs.release()
         source.drop(current)

@@ -11,6 +11,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
+from churnguard.core.config import ChurnSettings
+from churnguard.features.btyd_features import P_NO_PURCHASE, btyd_columns
 from churnguard.models.preprocess import Preprocessor
 
 
@@ -24,6 +26,43 @@ def recency_scores(frame: pd.DataFrame) -> np.ndarray:
     filled = recency.fillna(recency.max() if recency.notna().any() else 0.0).to_numpy()
     span = filled.max() - filled.min()
     return (filled - filled.min()) / span if span > 0 else np.full(len(filled), 0.5)
+
+
+def bgnbd_scores(frame: pd.DataFrame, horizon_days: float | None = None) -> np.ndarray:
+    """The churn score of a textbook BG/NBD model: P(no purchase in the horizon), higher = riskier.
+
+    Takes ``btyd_p_no_purchase`` when the frame has it (fitted on each cutoff's whole population
+    as the features were built). Otherwise fits BG/NBD on the frame's rows of each cutoff, from
+    x = ``n_purchases`` - 1, t_x = ``gap_mean_days`` * x and T = t_x + ``recency_days`` (gaps are
+    summed in whole minutes, so t_x can be off by seconds). Customers without a score (never bought,
+    a cutoff too small to fit) get the mean score of the others, 0.5 when nobody has one.
+
+    Args:
+        frame: feature rows, of one cutoff or several.
+        horizon_days: days ahead when the model is fitted here (default: ``churn.horizon_days``'s
+            default); ignored when the frame has ``btyd_p_no_purchase``.
+
+    Returns:
+        One score in [0, 1] per row, in the frame's order.
+    """
+    if P_NO_PURCHASE in frame:
+        scores = frame[P_NO_PURCHASE].to_numpy(dtype=float, na_value=np.nan)
+    else:
+        horizon = float(ChurnSettings().horizon_days if horizon_days is None else horizon_days)
+        purchases = frame["n_purchases"].to_numpy(dtype=float, na_value=np.nan)
+        x = np.clip(purchases - 1.0, 0.0, None)
+        t_x = np.where(x > 0, frame["gap_mean_days"].to_numpy(dtype=float, na_value=np.nan) * x, 0.0)
+        age = t_x + frame["recency_days"].to_numpy(dtype=float, na_value=np.nan)  # NaN: never bought
+        scores = np.full(len(frame), np.nan)
+        groups = (
+            frame.groupby("cutoff", sort=False).indices
+            if "cutoff" in frame
+            else {None: np.arange(len(frame))}
+        )
+        for rows in groups.values():
+            scores[rows] = btyd_columns(x[rows], t_x[rows], age[rows], horizon)[P_NO_PURCHASE]
+    known = np.isfinite(scores)
+    return np.where(known, scores, scores[known].mean() if known.any() else 0.5)
 
 
 def fit_logistic(train: pd.DataFrame, y: np.ndarray, preprocessor: Preprocessor, seed: int) -> Pipeline:

@@ -105,6 +105,55 @@ def _nps(answer: object) -> str:
     return f"Last NPS answer {answer:.0f} ({cls})"
 
 
+def _purchase_pattern(name: str, fmt: Callable[[float, float], str]) -> Template:
+    """A BTYD feature's words from its value and the purchase count (which explains a missing value)."""
+
+    def render(value: object, purchases: object) -> str:
+        if not _missing(purchases) and purchases == 0:
+            return "No purchase yet"
+        if _missing(value):  # the date's customers were too few to fit the model
+            return "Not enough customers to model buying patterns"
+        return fmt(value, purchases)
+
+    return Template((name, "n_purchases"), render)
+
+
+def _chance(p: float) -> str:
+    """A probability in words that never reads 0% or 100% unless it is exactly that."""
+    if 0 < p < 0.005:
+        return "under 1%"
+    return "over 99%" if 0.995 <= p < 1 else f"{p:.0%}"
+
+
+MODEL_NOTE = "(purchase pattern model)"
+
+
+def _alive(p: float, purchases: float) -> str:
+    if purchases == 1:  # BG/NBD counts a one-time buyer as alive: nobody drops out before a repeat
+        return "Only one purchase so far: no repeat pattern yet"
+    chance = _chance(p)
+    likely = f"Only {chance} likely" if p < 0.5 and chance[0].isdigit() else f"{chance.capitalize()} likely"
+    return f"{likely} to still be an active buyer {MODEL_NOTE}"
+
+
+def _no_purchase(p: float, purchases: float) -> str:
+    return f"{_chance(p).capitalize()} chance of no purchase in the churn horizon {MODEL_NOTE}"
+
+
+def _expected_purchases(v: float, purchases: float) -> str:
+    if v < 0.05:
+        return f"Expected to make almost no purchases in the churn horizon {MODEL_NOTE}"
+    amount = "1 purchase" if round(v, 1) == 1 else f"{v:,.1f} purchases"
+    return f"Expected to make {amount} in the churn horizon {MODEL_NOTE}"
+
+
+BTYD_TEMPLATES = {
+    "btyd_p_alive": _alive,
+    "btyd_p_no_purchase": _no_purchase,
+    "btyd_expected_purchases": _expected_purchases,
+}
+
+
 def _value(name: str, fmt: Callable[[float], str], when_missing: str, whole: bool = False) -> Template:
     return Template((name,), lambda v: when_missing if _missing(v) else fmt(v), whole)
 
@@ -219,7 +268,8 @@ def _windowed_template(name: str, base: str, w: int) -> Template | None:
 def template_for(name: str) -> tuple[Template, str]:
     """The template of one feature and its topic (a customer gets at most one reason per topic).
 
-    Topics group features that tell the same story: lapsing (recency, overdue ratio), buying rhythm,
+    Topics group features that tell the same story: lapsing (recency, overdue ratio, the BTYD
+    purchase pattern model's P(alive), expected purchases and P(no purchase)), buying rhythm,
     recent purchases (every window), all-time purchases, trend, one per event type (NPS answers
     with the last NPS answer, email events with email rates), the current subscription, RFM.
 
@@ -228,6 +278,8 @@ def template_for(name: str) -> tuple[Template, str]:
     """
     if name in ("recency_days", "overdue_ratio"):
         return Template(("recency_days", "gap_mean_days"), _lapse, whole=True), "lapse"
+    if name in BTYD_TEMPLATES:  # the purchase pattern model tells the same story as the lapse
+        return _purchase_pattern(name, BTYD_TEMPLATES[name]), "lapse"
     if name in ("nps_last", "nps_class"):
         return Template(("nps_last",), _nps), "nps"
     event = _EVENT.fullmatch(name)

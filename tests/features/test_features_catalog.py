@@ -30,6 +30,18 @@ from churnguard.features.source import source_from_parquet
         ("n_purchases_365d", "frequency", "purchases in the last 365 days", "count"),
         ("recency_days", "recency", "days since the last purchase", "days"),
         ("overdue_ratio", "rhythm", "days since the last purchase relative to the usual gap", "ratio"),
+        (
+            "btyd_p_alive",
+            "recency",
+            "chance of still being an active buyer (BG/NBD model)",
+            "probability",
+        ),
+        (
+            "btyd_expected_purchases",
+            "frequency",
+            "expected purchases in the churn horizon (BG/NBD model)",
+            "number",
+        ),
         ("email_click_rate_30d", "engagement", "email clicks per email opened in the last 30 days", "ratio"),
         ("nps_class", "nps", "last NPS answer: promoter, passive or detractor", "category"),
         ("sub_mrr", "subscription", "monthly recurring revenue of active subscriptions", "amount"),

@@ -108,6 +108,44 @@ def test_wording_of_hand_made_values():
     )
 
 
+def test_wording_of_the_purchase_pattern_model():
+    assert words("btyd_p_alive", btyd_p_alive=0.352, n_purchases=6.0) == (
+        "Only 35% likely to still be an active buyer (purchase pattern model)"
+    )
+    assert words("btyd_p_alive", btyd_p_alive=0.93, n_purchases=6.0) == (
+        "93% likely to still be an active buyer (purchase pattern model)"
+    )
+    assert words("btyd_p_alive", btyd_p_alive=0.001, n_purchases=6.0) == (
+        "Under 1% likely to still be an active buyer (purchase pattern model)"
+    )
+    # The model counts every one-time buyer as alive: say why instead of "100% likely".
+    assert words("btyd_p_alive", btyd_p_alive=1.0, n_purchases=1.0) == (
+        "Only one purchase so far: no repeat pattern yet"
+    )
+    assert words("btyd_p_no_purchase", btyd_p_no_purchase=0.734, n_purchases=3.0) == (
+        "73% chance of no purchase in the churn horizon (purchase pattern model)"
+    )
+    assert words("btyd_p_no_purchase", btyd_p_no_purchase=0.9991, n_purchases=3.0) == (
+        "Over 99% chance of no purchase in the churn horizon (purchase pattern model)"
+    )
+    assert words("btyd_expected_purchases", btyd_expected_purchases=0.43, n_purchases=3.0) == (
+        "Expected to make 0.4 purchases in the churn horizon (purchase pattern model)"
+    )
+    assert words("btyd_expected_purchases", btyd_expected_purchases=1.02, n_purchases=3.0) == (
+        "Expected to make 1 purchase in the churn horizon (purchase pattern model)"
+    )
+    assert words("btyd_expected_purchases", btyd_expected_purchases=0.01, n_purchases=3.0) == (
+        "Expected to make almost no purchases in the churn horizon (purchase pattern model)"
+    )
+    assert words("btyd_p_alive", n_purchases=0.0) == "No purchase yet"
+    assert words("btyd_p_no_purchase", n_purchases=4.0) == "Not enough customers to model buying patterns"
+    # The model's signals tell the lapse story: one reason with recency and overdue ratio.
+    assert {template_for(n)[1] for n in ("recency_days", "btyd_p_alive", "btyd_p_no_purchase")} == {"lapse"}
+    catalog = feature_catalog()
+    assert catalog["btyd_p_alive"].family == catalog["btyd_p_no_purchase"].family == "recency"
+    assert catalog["btyd_expected_purchases"].family == "frequency"
+
+
 def one_customer(**contributions: float) -> pd.DataFrame:
     return pd.DataFrame([contributions])
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize, special, stats
 
-from churnguard.models.btyd import (
+from churnguard.features.btyd import (
     BgNbdParams,
     GammaGammaParams,
     bgnbd_log_likelihood,
