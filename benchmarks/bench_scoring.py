@@ -55,7 +55,6 @@ def train(work: Path, customers: int, trees: int | None) -> str:
     from churnguard.core.data.dataset import load_dataset
     from churnguard.features.build import LABEL, build_training_set, discover_spec
     from churnguard.features.source import source_from_dataset
-    from churnguard.models.calibrate import fit_calibrator
     from churnguard.models.package import log_churn_model
     from churnguard.models.search import booster_params
     from churnguard.models.tracking import configure_tracking
@@ -68,28 +67,25 @@ def train(work: Path, customers: int, trees: int | None) -> str:
     dataset = load_dataset(data, settings.data)
     source = source_from_dataset(dataset, settings.features)
     spec = discover_spec(source)
-    result = train_churn_model(build_training_set(source, dataset.as_of, settings, spec), settings, spec)
-    parts, split = result.parts, result.split
+    frame = build_training_set(source, dataset.as_of, settings, spec)
+    result = train_churn_model(frame, settings, spec)
+    parts = result.parts
     print(
-        f"model: {parts.booster.num_boosted_rounds()} trees of depth {result.search.best.params['max_depth']} "
-        f"on {len(parts.preprocessor.features)} features after early stopping, test PR AUC "
+        f"model: {parts.booster.num_boosted_rounds()} trees of depth {result.backtest.best.params['max_depth']} "
+        f"on {len(parts.preprocessor.features)} features, backtest PR AUC "
         f"{result.metrics['test_pr_auc']:.3f} (trained on {customers:,} customers in "
         f"{time.perf_counter() - began:.0f} s)"
     )
     if trees and trees != parts.booster.num_boosted_rounds():
-        y_train, y_valid = (frame[LABEL].to_numpy(dtype=int) for frame in (split.train, split.valid))
-        x_train, x_valid = (
-            xgb.DMatrix(parts.preprocessor.transform(frame), label=y, enable_categorical=True)
-            for frame, y in ((split.train, y_train), (split.valid, y_valid))
-        )
-        params = booster_params(result.search.best.params, y_train, settings.training.seed, None)
-        booster = xgb.train(params, x_train, num_boost_round=trees)
-        calibrator = fit_calibrator(booster.predict(x_valid), y_valid, seed=settings.training.seed)
-        parts = dataclasses.replace(parts, booster=booster, calibrator=calibrator)
+        # The refit again, with as many trees as the benchmark asks for: scoring cost grows with them.
+        y = frame[LABEL].to_numpy(dtype=int)
+        matrix = xgb.DMatrix(parts.preprocessor.transform(frame), label=y, enable_categorical=True)
+        params = booster_params(result.backtest.best.params, y, settings.training.seed, None)
+        parts = dataclasses.replace(parts, booster=xgb.train(params, matrix, num_boost_round=trees))
         print(f"model refitted with {trees} trees, the most training's max_rounds allows")
     configure_tracking(settings)
     with mlflow.start_run(run_name="bench_scoring"):
-        return log_churn_model(parts, split.test).model_uri
+        return log_churn_model(parts, result.evaluation[0]).model_uri
 
 
 def as_many(features, rows: int):

@@ -17,7 +17,7 @@ from ibis.expr.types import Table
 from churnguard.core.config import Settings
 from churnguard.core.errors import InsufficientDataError
 from churnguard.features.assemble import feature_expr, population, prepare, run_cutoffs
-from churnguard.features.cutoffs import cutoff_table, normalize_cutoffs, training_cutoffs
+from churnguard.features.cutoffs import CutoffPlan, cutoff_table, normalize_cutoffs, plan_training
 from churnguard.features.output import tables_by_cutoff, to_frame, write_parquet
 from churnguard.features.source import FeatureSource
 from churnguard.features.spec import (
@@ -67,7 +67,9 @@ def feature_table(
 
     Returns:
         Columns ``customer_id``, ``cutoff``, ``trailing_spend``, [``churned``], then the features, in
-        no particular row order (``to_frame`` sorts by cutoff and customer).
+        no particular row order (``to_frame`` sorts by cutoff and customer). In place of the BTYD
+        columns the expression holds their private inputs (``_btyd_*``): the BG/NBD fit behind them
+        is numpy, so ``to_frame`` and :func:`write_feature_table` finish them per cutoff.
     """
     cuts = run_cutoffs(cutoffs, settings, spec)
     return feature_expr(prepare(source, cuts, settings, spec), cuts, settings, spec, with_labels)
@@ -129,6 +131,15 @@ def build_features(
     return to_frame(source, feature_table(source, normalize_cutoffs([as_of]), settings, spec))
 
 
+def training_plan(source: FeatureSource, as_of: str | pd.Timestamp, settings: Settings) -> CutoffPlan:
+    """The labelled cutoffs of a training before ``as_of`` and its backtest folds (see ``plan_training``)."""
+    first_ts = source.backend.execute(source.transactions.ts.min())
+    if first_ts is None or pd.isna(first_ts):
+        raise InsufficientDataError("no transactions before as_of: nothing to learn from")
+    as_of_ts, first = normalize_cutoffs([as_of])[0], normalize_cutoffs([first_ts])[0]
+    return plan_training(first, as_of_ts, settings.features, settings.churn, settings.training.backtest_folds)
+
+
 def build_training_set(
     source: FeatureSource,
     as_of: str | pd.Timestamp,
@@ -151,16 +162,15 @@ def build_training_set(
         ``out_path`` once written.
 
     Raises:
-        ValueError: the history is too short for even one labelled cutoff.
+        InsufficientDataError: the history is too short for one labelled cutoff.
     """
-    as_of_ts = normalize_cutoffs([as_of])[0]
-    first = normalize_cutoffs([source.backend.execute(source.transactions.ts.min())])[0]
-    cutoffs = training_cutoffs(first, as_of_ts, settings.features, settings.churn)
-    if not cutoffs:
+    plan = training_plan(source, as_of, settings)
+    if not plan.cutoffs:
         raise InsufficientDataError(
-            f"history too short: need {settings.features.min_history_days} days of history plus the "
-            f"{settings.churn.horizon_days}-day horizon before as_of {as_of_ts.date()}"
+            plan.shortfall
+            or f"history too short: no labelled cutoff before as_of {pd.Timestamp(as_of).date()}"
         )
+    cutoffs = plan.cutoffs
     spec = spec or discover_spec(source)
     if out_path is None:
         return to_frame(source, feature_table(source, cutoffs, settings, spec, with_labels=True))

@@ -18,6 +18,8 @@ from ibis.expr.types import IntegerValue, Table, TimestampValue, Value
 from churnguard.core.config import ChurnSettings, FeatureSettings
 
 DAY = pd.Timedelta(days=1)
+MIN_TRAIN_CUTOFFS = 2  # a fold learns from at least two cutoffs: one would be a thin, seasonal sample
+SHORTEST_HISTORY_DAYS = 30  # features need some history before the first cutoff
 
 
 def normalize_cutoffs(cutoffs: Sequence[str | pd.Timestamp]) -> list[pd.Timestamp]:
@@ -34,7 +36,12 @@ def normalize_cutoffs(cutoffs: Sequence[str | pd.Timestamp]) -> list[pd.Timestam
 
 
 def training_cutoffs(
-    first_ts: pd.Timestamp, as_of: pd.Timestamp, features: FeatureSettings, churn: ChurnSettings
+    first_ts: pd.Timestamp,
+    as_of: pd.Timestamp,
+    features: FeatureSettings,
+    churn: ChurnSettings,
+    every_days: int | None = None,
+    min_history_days: int | None = None,
 ) -> list[pd.Timestamp]:
     """Cutoffs every ``cutoff_every_days``, ending at the last one whose label horizon closes by ``as_of``.
 
@@ -46,21 +53,137 @@ def training_cutoffs(
         as_of: the training date; no label window may pass it.
         features: cutoff spacing, minimum history and optional cap on the number of cutoffs.
         churn: horizon of the label.
+        every_days, min_history_days: override the configured spacing and minimum history.
 
     Returns:
         Cutoffs, oldest first (possibly empty when the history is too short).
     """
+    every = every_days or features.cutoff_every_days
+    history = features.min_history_days if min_history_days is None else min_history_days
     last = (as_of - churn.horizon_days * DAY).floor("D")
-    first_allowed = first_ts.floor("D") + features.min_history_days * DAY
+    first_allowed = first_ts.floor("D") + history * DAY
     cutoffs = []
     current = last
     while current >= first_allowed:
         cutoffs.append(current)
-        current -= features.cutoff_every_days * DAY
+        current -= every * DAY
     cutoffs.reverse()
     if features.max_cutoffs:
         cutoffs = cutoffs[-features.max_cutoffs :]
     return cutoffs
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One origin of a rolling backtest: a test cutoff and the cutoffs a model may learn from for it.
+
+    Purged: every training cutoff's label window ``[c, c + horizon)`` closes by the test cutoff, so
+    no purchase that decides a test label also decides a training label.
+    """
+
+    test_cutoff: pd.Timestamp
+    train_cutoffs: tuple[pd.Timestamp, ...]
+
+
+def plan_folds(
+    cutoffs: Sequence[pd.Timestamp],
+    horizon_days: int,
+    n_folds: int,
+    min_train_cutoffs: int = MIN_TRAIN_CUTOFFS,
+) -> list[Fold]:
+    """Rolling-origin folds over labelled cutoffs, oldest first.
+
+    The newest cutoff is the last test cutoff; earlier test cutoffs lie at least one horizon before
+    the next one, so the test label windows do not overlap. A test cutoff needs ``min_train_cutoffs``
+    purged training cutoffs; fewer than ``n_folds`` folds are returned when the history holds no more.
+    """
+    horizon = horizon_days * DAY
+    ordered = sorted(cutoffs)
+    folds: list[Fold] = []
+    for test in reversed(ordered):
+        if len(folds) == n_folds:
+            break
+        if folds and folds[-1].test_cutoff - test < horizon:
+            continue
+        train = tuple(c for c in ordered if c + horizon <= test)
+        if len(train) < min_train_cutoffs:
+            break  # an older test cutoff has even fewer
+        folds.append(Fold(test, train))
+    return folds[::-1]
+
+
+@dataclass(frozen=True)
+class CutoffPlan:
+    """The labelled cutoffs of a training, the backtest folds over them, and how they were chosen."""
+
+    cutoffs: list[pd.Timestamp]
+    folds: list[Fold]
+    every_days: int
+    min_history_days: int
+    notes: tuple[str, ...] = ()
+    shortfall: str | None = None  # why no fold fits, and what would make one fit
+
+
+def _strength(plan: CutoffPlan) -> tuple[int, int]:
+    """More folds first, then more training cutoffs behind the newest test cutoff."""
+    return len(plan.folds), len(plan.folds[-1].train_cutoffs) if plan.folds else 0
+
+
+def plan_training(
+    first_ts: pd.Timestamp, as_of: pd.Timestamp, features: FeatureSettings, churn: ChurnSettings, n_folds: int
+) -> CutoffPlan:
+    """Labelled cutoffs and backtest folds; spacing and minimum history adapt to a short history.
+
+    The configured schedule is used when it supports ``n_folds`` folds. Otherwise denser schedules
+    are tried (every 14 days with 60 days of history, then every 7 days with 30): a shop with nine
+    months of purchases and a 90-day horizon still trains, on fewer folds, with a note saying so.
+    When not even one fold fits, ``shortfall`` says how much history (or which setting) is missing.
+    """
+    configured = (features.cutoff_every_days, features.min_history_days)
+    schedules = [configured] + [
+        (min(configured[0], every), min(configured[1], history))
+        for every, history in ((14, 60), (7, SHORTEST_HISTORY_DAYS))
+    ]
+    best: CutoffPlan | None = None
+    for every, history in dict.fromkeys(schedules):
+        # Denser schedules keep the span of the configured cap rather than its count of cutoffs.
+        cap = features.max_cutoffs and -(-features.max_cutoffs * configured[0] // every)
+        cutoffs = training_cutoffs(
+            first_ts, as_of, features.model_copy(update={"max_cutoffs": cap}), churn, every, history
+        )
+        plan = CutoffPlan(cutoffs, plan_folds(cutoffs, churn.horizon_days, n_folds), every, history)
+        if best is None or _strength(plan) > _strength(best):
+            best = plan
+        if len(plan.folds) == n_folds:
+            break
+    notes = []
+    if (best.every_days, best.min_history_days) != configured:
+        notes.append(
+            f"history too short for cutoffs every {configured[0]} days after {configured[1]} days: using "
+            f"every {best.every_days} days after {best.min_history_days} days"
+        )
+    if 0 < len(best.folds) < n_folds:
+        notes.append(
+            f"only {len(best.folds)} of {n_folds} backtest folds fit in the history: the measures rest on "
+            f"fewer test cutoffs (each fold needs {churn.horizon_days} days after its training cutoffs)"
+        )
+    shortfall = None
+    if not best.folds:
+        needed, found = SHORTEST_HISTORY_DAYS + 2 * churn.horizon_days, (as_of - first_ts).days
+        if found < needed:
+            shortfall = (
+                f"history too short to train and test a model: need at least {needed} days of purchases "
+                f"before as_of ({SHORTEST_HISTORY_DAYS} days of history, a {churn.horizon_days}-day "
+                f"training label and a {churn.horizon_days}-day test label), found {found} "
+                f"(first purchase {first_ts.date()}, as_of {as_of.date()})"
+            )
+        else:
+            shortfall = (
+                f"features.max_cutoffs={features.max_cutoffs} keeps too few cutoffs for a backtest fold "
+                f"(a test cutoff needs {MIN_TRAIN_CUTOFFS} training cutoffs whose {churn.horizon_days}-day "
+                "labels close before it): raise it, or set it to null"
+            )
+    return replace(best, notes=tuple(notes), shortfall=shortfall)
 
 
 def since(days: int) -> str:

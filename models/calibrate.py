@@ -18,6 +18,7 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
 _EPS = 1e-6
+_TIE_BREAK = 1e-7
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -41,7 +42,10 @@ class Calibrator:
         if self.method == "platt":
             return 1.0 / (1.0 + np.exp(-(self.slope * _logit(raw) + self.intercept)))
         if self.method == "isotonic":
-            return np.clip(np.interp(raw, self.x, self.y), _EPS, 1 - _EPS)
+            # The steps of an isotonic fit tie every customer on one step, often the riskiest ones;
+            # a shift below a millionth, growing with the raw score, keeps the model's ranking there.
+            stepped = np.interp(raw, self.x, self.y) + _TIE_BREAK * (np.clip(raw, 0, 1) - 0.5)
+            return np.clip(stepped, _EPS / 2, 1 - _EPS / 2)  # the fit's own bounds are _EPS
         return raw
 
     def to_dict(self) -> dict:

@@ -15,9 +15,10 @@ from churnguard.core.errors import BadInputError
 from churnguard.features.build import LABEL
 from churnguard.models import metrics
 from churnguard.models.package import ChurnModel, legacy_module_names
-from churnguard.models.train import customer_value
+from churnguard.models.value import customer_value
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+TRAINING_CUTOFF_TAG = "training_cutoff_last"  # on every training run: the refit's newest labelled cutoff
 
 
 class NoChampionError(BadInputError, LookupError):
@@ -34,6 +35,7 @@ class PromotionDecision:
     challenger_score: float
     champion_version: str | None = None
     champion_score: float | None = None
+    compared_on: str = ""
 
     def summary(self) -> str:
         verdict = "promoted to champion" if self.promoted else "kept as challenger"
@@ -91,49 +93,77 @@ def primary_score(frame: pd.DataFrame, probabilities: np.ndarray, settings: Sett
     return measured[settings.promotion.primary_metric]
 
 
+def last_training_cutoff(run) -> pd.Timestamp | None:
+    """The newest cutoff whose labels a logged model was fitted on (``None`` when the run does not say)."""
+    value = run.data.tags.get(TRAINING_CUTOFF_TAG) or run.data.params.get("cutoffs.train_last")
+    return pd.Timestamp(value, tz="UTC") if value else None
+
+
 def register_and_promote(
     client: MlflowClient,
     settings: Settings,
     model_uri: str,
     run_id: str,
-    test_frame: pd.DataFrame,
+    evaluation: pd.DataFrame,
     challenger_probabilities: np.ndarray,
     force: bool = False,
 ) -> PromotionDecision:
-    """Register a new version as challenger, re-score the champion on the same test set, decide.
+    """Register a new version as challenger and promote it when it beats the champion on unseen outcomes.
 
-    The challenger becomes champion when there is no champion, when ``force`` is set, or when its
-    primary metric beats the champion's by at least ``promotion.min_gain``. The decision and both
-    scores are recorded as tags on the new version.
+    ``evaluation`` holds the challenger's backtest test rows with their out-of-fold probabilities. The
+    two models are compared on outcomes neither was fitted on: the test cutoffs after the champion's
+    last training cutoff, the champion re-scored on them. When there are none (the champion saw all of
+    them, e.g. a retrain on the same data), their backtest means over the same test cutoffs decide;
+    when the folds differ too, nothing comparable exists and the champion stays. The first model is
+    always promoted, and ``force`` promotes anyway. The decision, both scores and the cutoffs compared
+    on are tags on the new version.
     """
     name = settings.registry.model_name
     metric = settings.promotion.primary_metric
     current = champion_version(client, name)
     version = mlflow.register_model(model_uri, name, tags={"run_id": run_id}).version
     client.set_registered_model_alias(name, CHALLENGER, version)
-    challenger_score = primary_score(test_frame, challenger_probabilities, settings)
+    challenger_run = client.get_run(run_id)
+    challenger_score = challenger_run.data.metrics.get(f"test_{metric}")
     decision = PromotionDecision(name, str(version), False, "", metric, challenger_score)
+    compared_on = "backtest folds of this run"
     if current is not None:
-        _, champion = load_model(f"models:/{name}/{current.version}")
-        champion_p = champion.predict(None, _aligned(test_frame, champion))["churn_probability"].to_numpy()
         decision.champion_version = str(current.version)
-        decision.champion_score = primary_score(test_frame, champion_p, settings)
-    gain = challenger_score - decision.champion_score if current is not None else None
+        champion_run = client.get_run(current.run_id) if current.run_id else None
+        seen_until = last_training_cutoff(champion_run) if champion_run else None
+        unseen = evaluation["cutoff"] > seen_until if seen_until is not None else None
+        if unseen is not None and unseen.any():
+            rows = evaluation[unseen].reset_index(drop=True)
+            _, champion = load_model(f"models:/{name}/{current.version}")
+            champion_p = champion.predict(None, _aligned(rows, champion))["churn_probability"].to_numpy()
+            decision.champion_score = primary_score(rows, champion_p, settings)
+            decision.challenger_score = primary_score(
+                rows, challenger_probabilities[unseen.to_numpy()], settings
+            )
+            cutoffs = sorted({str(pd.Timestamp(c).date()) for c in rows["cutoff"]})
+            compared_on = f"test cutoffs {', '.join(cutoffs)}, after champion v{current.version}'s last training cutoff {seen_until.date()}"
+        elif champion_run is not None and _fold_cutoffs(champion_run) == _fold_cutoffs(challenger_run):
+            decision.champion_score = champion_run.data.metrics.get(f"test_{metric}")
+            compared_on = f"backtest means over the same test cutoffs {_fold_cutoffs(challenger_run)}"
+        else:
+            compared_on = (
+                "nothing: no test cutoff after the champion's training, and different backtest folds"
+            )
+    decision.compared_on = compared_on
     if force:
         decision.promoted, decision.reason = True, "promotion forced (--promote)"
     elif current is None:
         decision.promoted, decision.reason = True, "first model: no champion yet"
-    elif gain > 0 and gain >= settings.promotion.min_gain:
-        decision.promoted = True
-        decision.reason = (
-            f"{metric} {challenger_score:.4f} beats champion v{current.version} "
-            f"{decision.champion_score:.4f} by {gain:+.4f} (min gain {settings.promotion.min_gain})"
-        )
+    elif decision.champion_score is None or decision.challenger_score is None:
+        decision.reason = f"kept as challenger: no outcomes to compare it with champion v{current.version} on"
     else:
+        gain = decision.challenger_score - decision.champion_score
+        verdict = "beats" if gain > 0 and gain >= settings.promotion.min_gain else "does not beat"
+        decision.promoted = verdict == "beats"
         decision.reason = (
-            f"{metric} {challenger_score:.4f} does not beat champion v{current.version} "
-            f"{decision.champion_score:.4f} by the min gain {settings.promotion.min_gain} "
-            f"(difference {gain:+.4f})"
+            f"{metric} {decision.challenger_score:.4f} {verdict} champion v{current.version} "
+            f"{decision.champion_score:.4f} (difference {gain:+.4f}, min gain {settings.promotion.min_gain}) "
+            f"on {compared_on}"
         )
     if decision.promoted:
         client.set_registered_model_alias(name, CHAMPION, version)
@@ -141,14 +171,20 @@ def register_and_promote(
         "promotion_decision": "promoted" if decision.promoted else "not promoted",
         "promotion_reason": decision.reason,
         "promotion_metric": metric,
-        f"challenger_{metric}": f"{challenger_score:.6f}",
+        "promotion_compared_on": compared_on,
     }
+    if decision.challenger_score is not None:
+        tags[f"challenger_{metric}"] = f"{decision.challenger_score:.6f}"
     if decision.champion_score is not None:
         tags[f"champion_{metric}"] = f"{decision.champion_score:.6f}"
         tags["compared_with_version"] = decision.champion_version
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
     return decision
+
+
+def _fold_cutoffs(run) -> str | None:
+    return run.data.params.get("backtest.test_cutoffs")
 
 
 def champion_info(settings: Settings, client: MlflowClient) -> dict | None:
@@ -161,7 +197,7 @@ def champion_info(settings: Settings, client: MlflowClient) -> dict | None:
     test_metrics = {
         k.removeprefix("test_"): v
         for k, v in (run.data.metrics if run else {}).items()
-        if k.startswith("test_") and "_auc_" not in k
+        if k.startswith("test_") and "_auc_" not in k and not k.endswith("_sd")
     }
     return {
         "model_name": name,

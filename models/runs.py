@@ -9,21 +9,24 @@ from churnguard.core.config import Settings
 from churnguard.models.registry import CHALLENGER, CHAMPION, champion_version
 from churnguard.models.tracking import configure_tracking
 
-# Column shown -> MLflow run column.
+# Column shown -> MLflow run column: means over the backtest folds, and the gain over each baseline.
 COLUMNS = {
+    "folds": "metrics.backtest_folds",
     "PR AUC": "metrics.test_pr_auc",
+    "±": "metrics.test_pr_auc_sd",
     "ROC AUC": "metrics.test_roc_auc",
     "lift@10": "metrics.test_lift_at_10",
     "Brier": "metrics.test_brier",
     "profit": "metrics.test_expected_profit",
     "+logit": "metrics.gain_over_logistic_pr_auc",
+    "+BG/NBD": "metrics.gain_over_bgnbd_pr_auc",
 }
 
 
 def recent_runs(
     settings: Settings, limit: int = 10, experiment: str | None = None
 ) -> tuple[pd.DataFrame, str | None]:
-    """The latest training runs with key test metrics, registered version and alias.
+    """The latest training runs with their backtest means, registered version and alias.
 
     Returns:
         One row per run (newest first) and a one-line description of the champion (or None).
@@ -62,7 +65,11 @@ def recent_runs(
                 else "",
             }
         )
-    return pd.DataFrame(rows), _describe(champion)
+    frame = pd.DataFrame(rows)
+    frame["folds"] = frame["folds"].map(
+        lambda n: "" if pd.isna(n) else str(int(n))
+    )  # runs before backtests: none
+    return frame, _describe(champion)
 
 
 def _describe(version) -> str | None:

@@ -17,7 +17,7 @@ from churnguard.core.config import RISK_TIERS, OutreachSettings, Settings, TierS
 from churnguard.models.package import ChurnModel
 from churnguard.models.playbook import suggest_actions
 from churnguard.models.reasons import MAX_REASONS, Explanations, explain
-from churnguard.models.train import customer_value
+from churnguard.models.value import customer_value
 
 CSV_DECIMALS = {"churn_probability": 6, "percentile": 4, "customer_value": 2, "value_at_risk": 2}
 SIGNATURE_ROWS = 1_000  # rows on which the pyfunc enforces the model signature

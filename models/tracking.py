@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
@@ -19,6 +20,7 @@ from churnguard.core.config import Settings
 from churnguard.features.build import LABEL
 from churnguard.models import plots
 from churnguard.models.package import log_churn_model
+from churnguard.models.registry import TRAINING_CUTOFF_TAG
 from churnguard.models.search import SEARCH_SPACE
 from churnguard.models.train import TrainResult
 
@@ -86,30 +88,32 @@ def _flatten(prefix: str, value: object, out: dict[str, str]) -> None:
 
 
 def run_params(result: TrainResult, settings: Settings) -> dict[str, str]:
-    """Flat params: config sections, cutoffs, search space and chosen hyper-parameters."""
+    """Flat params: config sections, the refit's and the folds' cutoffs, search space and choice."""
     params: dict[str, str] = {}
     config = settings.model_dump(
         mode="json", include={"features", "churn", "training", "value", "outreach", "promotion"}
     )
     _flatten("", config, params)
-    split = result.split
+    backtest = result.backtest
+    evaluation, _ = result.evaluation
     params.update(
         {
-            "cutoffs.train_first": str(split.train_cutoffs[0].date()),
-            "cutoffs.train_last": str(split.train_cutoffs[-1].date()),
-            "cutoffs.train_count": str(len(split.train_cutoffs)),
-            "cutoffs.valid": str(split.valid_cutoff.date()),
-            "cutoffs.test": str(split.test_cutoff.date()),
-            "rows.train": str(len(split.train)),
-            "rows.valid": str(len(split.valid)),
-            "rows.test": str(len(split.test)),
+            "cutoffs.train_first": str(result.refit_cutoffs[0].date()),
+            "cutoffs.train_last": str(result.refit_cutoffs[-1].date()),
+            "cutoffs.train_count": str(len(result.refit_cutoffs)),
+            "backtest.test_cutoffs": ", ".join(str(c.date()) for c in backtest.test_cutoffs),
+            "backtest.train_cutoffs": json.dumps(
+                {str(f.fold.test_cutoff.date()): len(f.fold.train_cutoffs) for f in backtest.folds}
+            ),
+            "rows.train": str(result.refit_rows),
+            "rows.test": str(len(evaluation)),
             "n_features": str(len(result.parts.preprocessor.features)),
             "search_space": json.dumps(SEARCH_SPACE),
             "calibration.method": result.parts.calibrator.method,
-            "best.trees": str(result.search.best.best_iteration + 1),
+            "best.trees": str(backtest.n_trees),
         }
     )
-    params.update({f"best.{k}": str(v) for k, v in result.search.best.params.items()})
+    params.update({f"best.{k}": str(v) for k, v in backtest.best.params.items()})
     return params
 
 
@@ -121,7 +125,11 @@ class TrackedRun:
 
 
 def log_training_run(
-    result: TrainResult, settings: Settings, as_of: pd.Timestamp, fingerprint: str
+    result: TrainResult,
+    settings: Settings,
+    as_of: pd.Timestamp,
+    fingerprint: str,
+    training_frame: pd.DataFrame | None = None,
 ) -> TrackedRun:
     """Log one training as one MLflow run and the model as a pyfunc artifact.
 
@@ -130,9 +138,12 @@ def log_training_run(
         settings: the settings used (logged as params).
         as_of: the training date.
         fingerprint: content hash of the input data.
+        training_frame: the rows the model was refitted on, logged as the training dataset (its
+            schema and profile; default: the folds' test rows stand in).
     """
-    split = result.split
+    training_frame = result.evaluation[0] if training_frame is None else training_frame
     tags = {
+        TRAINING_CUTOFF_TAG: str(result.refit_cutoffs[-1].date()),
         "as_of": str(as_of.date()),
         "data_fingerprint": fingerprint,
         "git_commit": git_commit(),
@@ -143,19 +154,21 @@ def log_training_run(
         mlflow.log_params(run_params(result, settings))
         mlflow.log_metrics({k: v for k, v in result.metrics.items() if pd.notna(v)})
         mlflow.log_metrics({f"test_auc_{_metric_key(k)}": v for k, v in result.segment_auc.items()})
-        for trial_no, trial in enumerate(result.search.trials):
+        for trial_no, trial in enumerate(result.backtest.trials):
             mlflow.log_metric("search_valid_pr_auc", trial.valid_pr_auc, step=trial_no)
-        mlflow.log_dict({"trials": [t.__dict__ for t in result.search.trials]}, "search/trials.json")
+        mlflow.log_dict({"trials": [t.__dict__ for t in result.backtest.trials]}, "search/trials.json")
+        mlflow.log_text(result.backtest.table().to_csv(index=False), "backtest/folds.csv")
         mlflow.log_dict(result.parts.calibrator.to_dict(), "model_parts/calibrator.json")
         mlflow.log_text(result.importance.to_csv(header=["mean_abs_shap"]), "explain/importance.csv")
         with warnings.catch_warnings():
             # ids and labels are integers by design; MLflow's hint about missing ints does not apply
             warnings.filterwarnings("ignore", message=".*Inferred schema contains integer.*")
-            for name, frame in (("train", split.train), ("test", split.test)):
+            evaluation, _ = result.evaluation
+            for name, frame in (("train", training_frame), ("test", evaluation)):
                 dataset = mlflow.data.from_pandas(frame, name=f"{name} cutoffs", targets=LABEL)
                 mlflow.log_input(dataset, context="training" if name == "train" else "testing")
         _log_plots(result)
-        info = log_churn_model(result.parts, split.test)
+        info = log_churn_model(result.parts, evaluation)
         return TrackedRun(
             run_id=run.info.run_id, model_uri=info.model_uri, experiment_id=run.info.experiment_id
         )
@@ -167,15 +180,29 @@ def _metric_key(label: str) -> str:
 
 
 def _log_plots(result: TrainResult) -> None:
-    y = result.split.test[LABEL].to_numpy(dtype=int)
-    scores = {"xgboost": result.test_probabilities, **result.baseline_scores}
-    figures = {
-        "plots/roc.png": plots.roc_figure(y, scores),
-        "plots/precision_recall.png": plots.pr_figure(y, scores),
-        "plots/calibration.png": plots.calibration_figure(y, result.test_probabilities, result.test_raw),
-        "plots/gains_lift.png": plots.gains_figure(y, scores),
-        "plots/score_distribution.png": plots.score_distribution_figure(y, result.test_probabilities),
-        "plots/feature_importance_shap.png": plots.importance_figure(result.importance),
+    """Plots of every fold's test cutoff (out-of-fold scores) and of all folds pooled."""
+    evaluation, probabilities = result.evaluation
+    folds = result.backtest.folds
+    raw = np.concatenate([f.raw for f in folds])
+    pooled_baselines = {
+        name: np.concatenate([f.baseline_scores[name] for f in folds]) for name in folds[0].baseline_scores
     }
+    y = evaluation[LABEL].to_numpy(dtype=int)
+    figures = _figures("plots", y, probabilities, raw, pooled_baselines)
+    figures["plots/feature_importance_shap.png"] = plots.importance_figure(result.importance)
+    for fold in folds:
+        folder = f"plots/fold_{fold.fold.test_cutoff.date()}"
+        figures.update(_figures(folder, fold.y, fold.probabilities, fold.raw, fold.baseline_scores))
     for path, figure in figures.items():
         mlflow.log_figure(figure, path)
+
+
+def _figures(folder: str, y: np.ndarray, probabilities: np.ndarray, raw: np.ndarray, baselines: dict) -> dict:
+    scores = {"xgboost": probabilities, **baselines}
+    return {
+        f"{folder}/roc.png": plots.roc_figure(y, scores),
+        f"{folder}/precision_recall.png": plots.pr_figure(y, scores),
+        f"{folder}/calibration.png": plots.calibration_figure(y, probabilities, raw),
+        f"{folder}/gains_lift.png": plots.gains_figure(y, scores),
+        f"{folder}/score_distribution.png": plots.score_distribution_figure(y, probabilities),
+    }

@@ -13,7 +13,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from churnguard.core.atomic import write_file_atomically
 from churnguard.core.data.stage import Stage
-from churnguard.features.build import FeatureSpec, build_training_set, discover_spec
+from churnguard.core.errors import InsufficientDataError
+from churnguard.features.build import FeatureSpec, build_training_set, discover_spec, training_plan
 from churnguard.features.source import source_from_parquet
 from churnguard.models.metrics import describe_measure
 from churnguard.models.registry import register_and_promote
@@ -51,10 +52,16 @@ def training_set_task(stage: Stage, config_file: str | None, overrides: dict) ->
     logger = get_run_logger()
     settings = run_settings(config_file, overrides)
     relevant = settings.model_dump(mode="json", include={"features", "churn", "value"})
+    relevant["backtest_folds"] = settings.training.backtest_folds  # decides the cutoffs too
     key = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
     target = stage.folder / f"training_{key}.parquet"
     source = source_from_parquet(stage.folder, settings.features)
     spec = discover_spec(source)
+    plan = training_plan(source, stage.as_of, settings)
+    if plan.shortfall:
+        raise InsufficientDataError(plan.shortfall)
+    for note in plan.notes:
+        logger.warning(note)
     if not target.exists():
         write_file_atomically(
             target, lambda tmp: build_training_set(source, stage.as_of, settings, spec, out_path=tmp)
@@ -77,14 +84,13 @@ def train_task(stage: Stage, training: dict, config_file: str | None, overrides:
     result = train_churn_model(frame, settings, spec, progress=say(logger))
     logger.info(f"Logging the run to MLflow at {settings.tracking.resolved_uri()} ...")
     client = configure_tracking(settings)
-    run = log_training_run(result, settings, stage.as_of, stage.fingerprint)
+    run = log_training_run(result, settings, stage.as_of, stage.fingerprint, training_frame=frame)
     decision = register_and_promote(
         client,
         settings,
         run.model_uri,
         run.run_id,
-        result.split.test,
-        result.test_probabilities,
+        *result.evaluation,
         force=promote,
     )
     logger.info(f"MLflow run {run.run_id}: {decision.summary()}")
@@ -101,24 +107,21 @@ def train_task(stage: Stage, training: dict, config_file: str | None, overrides:
 
 
 def metrics_table(metrics: dict[str, float]) -> list[dict[str, Any]]:
-    """XGBoost vs both baselines on the test cutoff, one row per measure, in plain words and rounded."""
+    """XGBoost vs the baselines, mean over the backtest folds (± sd for XGBoost), plain words, rounded."""
+    baselines = {"logistic": "logistic regression", "recency": "recency alone", "bgnbd": "BG/NBD"}
+    present = {k: v for k, v in baselines.items() if f"{k}_test_pr_auc" in metrics}
     rows = []
     for key in (*HEADLINE_METRICS, "log_loss", "brier", "ece"):
         label, xgboost = describe_measure(key, metrics[f"test_{key}"])
-        baselines = {
-            name: describe_measure(key, metrics.get(f"{name}_test_{key}"))[1]
-            if key in HEADLINE_METRICS
-            else ""
-            for name in ("logistic", "recency")
-        }
-        rows.append(
-            {
-                "measure": label,
-                "XGBoost": xgboost,
-                "logistic regression": baselines["logistic"],
-                "recency alone": baselines["recency"],
-            }
-        )
+        spread = metrics.get(f"test_{key}_sd")
+        if spread is not None and spread == spread:  # not NaN: more than one fold
+            xgboost += f" ± {describe_measure(key, spread)[1]}"
+        row = {"measure": label, "XGBoost": xgboost}
+        for name, title in present.items():
+            row[title] = (
+                describe_measure(key, metrics.get(f"{name}_test_{key}"))[1] if key in HEADLINE_METRICS else ""
+            )
+        rows.append(row)
     return rows
 
 
@@ -141,7 +144,8 @@ def train_flow(
     create_table_artifact(
         key="training-metrics",
         table=metrics_table(summary["metrics"]),
-        description=f"{summary['decision']} (MLflow run {summary['run_id']})",
+        description=f"Mean of {int(summary['metrics']['backtest_folds'])} backtest folds. {summary['decision']} "
+        f"(MLflow run {summary['run_id']})",
     )
     create_markdown_artifact(
         key="training-decision",

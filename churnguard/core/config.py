@@ -104,7 +104,12 @@ class ChurnSettings(BaseModel):
 
 class TrainingSettings(BaseModel):
     experiment: str = "churnguard"
-    n_trials: int = Field(6, ge=1, description="Hyper-parameter combinations tried on validation.")
+    n_trials: int = Field(6, ge=1, description="Hyper-parameter combinations tried on the backtest folds.")
+    backtest_folds: int = Field(
+        3,
+        ge=1,
+        description="Rolling-origin test cutoffs, at least one horizon apart where the history allows.",
+    )
     max_rounds: int = Field(400, ge=10)
     early_stopping_rounds: int = Field(30, ge=5)
     seed: int = 42

@@ -183,6 +183,7 @@ def test_training_set_ignores_everything_from_as_of_on(make_source, settings):
 
 
 def test_training_set_max_cutoffs_and_parquet_output(make_source, settings, tmp_path):
+    # Three cutoffs hold no backtest fold, but the feature layer builds what it is asked for.
     config = settings.model_copy(update={"features": settings.features.model_copy(update={"max_cutoffs": 3})})
     source = make_source(as_of="2030-01-01", config=config, **rich_tables())
     frame = build_training_set(source, "2024-12-01", config)
@@ -199,7 +200,8 @@ def test_training_set_max_cutoffs_and_parquet_output(make_source, settings, tmp_
 
 
 def test_too_short_history_raises(make_source, settings):
-    source = make_source(transactions=[(1, "2024-01-01", 10.0), (1, "2024-06-01", 10.0)])
-    # Needs 180 days of history plus the 90-day horizon: 2024-01-01 + 270 days > 2024-07-01.
-    with pytest.raises(ValueError, match="history too short"):
-        build_training_set(source, "2024-07-01", settings)
+    source = make_source(transactions=[(1, "2024-01-01", 10.0), (1, "2024-03-01", 10.0)])
+    # Even the densest schedule needs 30 days of history plus the 90-day horizon: 2024-01-01 + 120 days
+    # > 2024-04-01. The message says how much a backtest needs.
+    with pytest.raises(ValueError, match=r"history too short.*need at least 210 days .* found 91"):
+        build_training_set(source, "2024-04-01", settings)

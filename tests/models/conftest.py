@@ -91,8 +91,8 @@ def runs(sample: Sample, trained: TrainResult, weak: TrainResult, store_settings
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         configure_tracking(store_settings)
         as_of, fingerprint = sample.dataset.as_of, sample.dataset.fingerprint
-        good = log_training_run(trained, store_settings, as_of, fingerprint)
-        second = log_training_run(weak, weak_settings, as_of, fingerprint)
+        good = log_training_run(trained, store_settings, as_of, fingerprint, sample.frame)
+        second = log_training_run(weak, weak_settings, as_of, fingerprint, sample.frame)
     return TrackedRuns(store_settings, good, second)
 
 

@@ -101,9 +101,7 @@ def build_world(root: Path) -> ScoringWorld:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         client = configure_tracking(settings)
         run = log_training_run(result, settings, dataset.as_of, dataset.fingerprint)
-        register_and_promote(
-            client, settings, run.model_uri, run.run_id, result.split.test, result.test_probabilities
-        )
+        register_and_promote(client, settings, run.model_uri, run.run_id, *result.evaluation)
         version, pyfunc, model = load_champion(settings, client)
     features = build_features(source, dataset.as_of, settings, model.parts.feature_spec)
     world = ScoringWorld(

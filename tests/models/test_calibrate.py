@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import log_loss
 
 from churnguard.models.calibrate import Calibrator, fit_calibrator
@@ -95,3 +96,16 @@ def test_the_fitted_state_is_plain_json_and_round_trips():
     for calibrator in (fit_calibrator(raw, y), Calibrator("platt", slope=0.5, intercept=-1.0)):
         restored = Calibrator.from_dict(json.loads(json.dumps(calibrator.to_dict())))
         np.testing.assert_allclose(restored.apply(raw), calibrator.apply(raw))
+
+
+def test_isotonic_steps_keep_the_ranking_of_the_raw_scores():
+    rng = np.random.default_rng(4)
+    raw = rng.uniform(0, 1, 4_000)
+    y = (rng.uniform(0, 1, 4_000) < raw).astype(int)
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-6, y_max=1 - 1e-6).fit(raw, y)
+    calibrator = Calibrator("isotonic", x=list(iso.X_thresholds_), y=list(iso.y_thresholds_))
+    assert len(set(np.round(calibrator.y, 12))) < len(calibrator.y)  # the fit has flat steps
+    grid = np.linspace(0.001, 0.999, 2_000)
+    calibrated = calibrator.apply(grid)
+    assert np.all(np.diff(calibrated) > 0)  # still strictly increasing: no ties
+    assert np.max(np.abs(calibrated - np.interp(grid, calibrator.x, calibrator.y))) < 1e-7

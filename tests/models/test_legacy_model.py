@@ -26,7 +26,7 @@ def legacy_model_uri(trained, tracking, tmp_path: Path, monkeypatch: pytest.Monk
     mlflow.set_experiment("legacy")
     # Logging validates the model by loading it, which needs the old name as churnguard 0.1 had it.
     with package.legacy_module_names(), mlflow.start_run():
-        info = package.log_churn_model(trained.parts, trained.split.test)
+        info = package.log_churn_model(trained.parts, trained.evaluation[0])
     return info.model_uri
 
 
@@ -39,7 +39,7 @@ def test_a_model_logged_before_the_move_still_scores_identically(legacy_model_ur
 
     assert "models" not in sys.modules and "models.package" not in sys.modules  # names only borrowed
     assert isinstance(model, package.ChurnModel)
-    rows = trained.split.test[model.features]
+    rows = trained.evaluation[0][model.features]
     expected = package.ChurnModel.from_parts(trained.parts).predict(None, rows)
     pd.testing.assert_frame_equal(pyfunc.predict(rows), expected)
 

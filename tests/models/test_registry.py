@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
 from churnguard.core.config import PromotionSettings, RegistrySettings
+from churnguard.core.data.dataset import load_dataset
+from churnguard.features.build import build_training_set
+from churnguard.features.source import source_from_dataset
 from churnguard.models.registry import (
     CHALLENGER,
     CHAMPION,
     NoChampionError,
     champion_info,
     load_champion,
+    primary_score,
     register_and_promote,
 )
-from churnguard.models.tracking import configure_tracking
+from churnguard.models.tracking import configure_tracking, log_training_run
+from churnguard.models.train import train_churn_model
 
 NAME = "churnguard-churn"
 
@@ -37,9 +43,7 @@ def story(runs, trained, weak):
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         client = configure_tracking(settings)
         return {
-            name: register_and_promote(
-                client, config, run.model_uri, run.run_id, result.split.test, result.test_probabilities
-            )
+            name: register_and_promote(client, config, run.model_uri, run.run_id, *result.evaluation)
             for name, run, result, config in steps
         }
 
@@ -64,8 +68,10 @@ def test_a_better_model_is_promoted(story, trained, weak):
     better = story["better"]
     assert (better.version, better.promoted, better.champion_version) == ("2", True, "1")
     assert better.challenger_score == pytest.approx(trained.metrics["test_pr_auc"])
-    # The champion was loaded from the registry and re-scored on the same test rows.
+    # Both were backtested on the same test cutoffs, after the data the champion was fitted on ended:
+    # their fold means decide.
     assert better.champion_score == pytest.approx(weak.metrics["test_pr_auc"])
+    assert better.compared_on.startswith("backtest means over the same test cutoffs")
     assert better.challenger_score > better.champion_score
     assert "beats champion v1" in better.reason
 
@@ -107,12 +113,9 @@ def test_the_decision_and_both_scores_are_tags_on_the_version(story, tracking, r
 
 def test_force_promotes_a_worse_model(runs, trained, weak, tracking):
     settings = runs.settings.model_copy(update={"registry": RegistrySettings(model_name="churnguard-forced")})
-    test = trained.split.test
-    register_and_promote(
-        tracking, settings, runs.good.model_uri, runs.good.run_id, test, trained.test_probabilities
-    )
+    register_and_promote(tracking, settings, runs.good.model_uri, runs.good.run_id, *trained.evaluation)
     forced = register_and_promote(
-        tracking, settings, runs.weak.model_uri, runs.weak.run_id, test, weak.test_probabilities, force=True
+        tracking, settings, runs.weak.model_uri, runs.weak.run_id, *weak.evaluation, force=True
     )
     assert forced.promoted and "forced" in forced.reason
     assert forced.challenger_score < forced.champion_score
@@ -121,13 +124,14 @@ def test_force_promotes_a_worse_model(runs, trained, weak, tracking):
 
 
 def test_the_champion_loads_by_alias_and_returns_calibrated_probabilities(champion, trained):
-    test = trained.split.test
+    test = trained.backtest.folds[-1].test
     out = champion.predict(test[trained.parts.preprocessor.features])
 
     assert list(out.columns) == ["churn_probability", "raw_score"]
     p = out["churn_probability"].to_numpy()
     assert np.all((p >= 0) & (p <= 1))
-    np.testing.assert_allclose(p, trained.test_probabilities, rtol=1e-6)
+    expected = trained.model.predict(None, test)["churn_probability"].to_numpy()
+    np.testing.assert_allclose(p, expected, rtol=1e-6)
     # Calibrated, not the raw booster output: class weights push raw scores above the churn rate.
     assert abs(p.mean() - trained.metrics["test_churn_rate"]) < abs(
         out["raw_score"].mean() - trained.metrics["test_churn_rate"]
@@ -144,7 +148,7 @@ def test_the_champion_loads_by_alias_and_returns_calibrated_probabilities(champi
     ids=["numeric column missing", "categorical column missing", "text in a numeric column"],
 )
 def test_the_signature_is_enforced(champion, trained, break_input):
-    features = trained.split.test[trained.parts.preprocessor.features].head(20)
+    features = trained.evaluation[0][trained.parts.preprocessor.features].head(20)
     with pytest.raises(MlflowException):
         champion.predict(break_input(features))
 
@@ -165,3 +169,34 @@ def test_no_champion_is_a_clear_error(runs, tracking):
     with pytest.raises(NoChampionError, match=r"no model has the 'champion' alias.*churn train"):
         load_champion(settings, tracking)
     assert champion_info(settings, tracking) is None
+
+
+def test_promotion_never_scores_a_model_on_its_own_training_labels(sample, trained, runs, tracking):
+    """A champion fitted on data up to 60 days before the challenger's as_of: the two are compared only
+    on the challenger's test cutoffs after the champion's last training cutoff, never on earlier ones."""
+    settings = runs.settings.model_copy(update={"registry": RegistrySettings(model_name="churnguard-unseen")})
+    older_as_of = sample.dataset.as_of - pd.Timedelta(days=60)
+    known = load_dataset(sample.data_dir, settings.data, as_of=older_as_of)
+    source = source_from_dataset(known, settings.features)
+    frame = build_training_set(source, older_as_of, settings, sample.spec)
+    older = train_churn_model(frame, settings, sample.spec)
+    mlflow.set_experiment("promotion-on-unseen-cutoffs")  # beside, not among, the compared runs
+    older_run = log_training_run(older, settings, older_as_of, known.fingerprint, frame)
+    register_and_promote(tracking, settings, older_run.model_uri, older_run.run_id, *older.evaluation)
+
+    evaluation, probabilities = trained.evaluation
+    decision = register_and_promote(
+        tracking, settings, runs.good.model_uri, runs.good.run_id, evaluation, probabilities
+    )
+    seen_until = older.refit_cutoffs[-1]
+    unseen = sorted(c for c in trained.backtest.test_cutoffs if c > seen_until)
+    seen = [c for c in trained.backtest.test_cutoffs if c <= seen_until]
+    assert unseen and seen  # the case under test: some of the challenger's test cutoffs the champion saw
+    assert decision.compared_on.startswith(f"test cutoffs {', '.join(str(c.date()) for c in unseen)},")
+    assert not any(str(c.date()) in decision.compared_on.split(",")[0] for c in seen)
+    rows = evaluation["cutoff"] > seen_until
+    assert decision.challenger_score == pytest.approx(
+        primary_score(evaluation[rows], probabilities[rows.to_numpy()], settings)
+    )
+    tags = tracking.get_model_version("churnguard-unseen", decision.version).tags
+    assert tags["promotion_compared_on"] == decision.compared_on

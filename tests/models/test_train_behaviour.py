@@ -42,7 +42,7 @@ def _events(customer: int, kind: str, times: list[pd.Timestamp], value: float | 
 @pytest.fixture(scope="module")
 def scored(sample, trained, tmp_path_factory) -> pd.Series:
     """Calibrated churn probability of the hand-made customers at the test cutoff."""
-    cut = trained.split.test_cutoff
+    cut = trained.refit_cutoffs[-1]
     signup = cut - 700 * DAY
     data_dir = tmp_path_factory.mktemp("behaviour") / "data"
     shutil.copytree(sample.data_dir, data_dir)

@@ -6,14 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churnguard.features.btyd_features import BTYD_COLUMNS
 from churnguard.features.build import LABEL
 from churnguard.models.metrics import expected_calibration_error
 from churnguard.models.preprocess import Preprocessor
 
 
-@pytest.mark.parametrize("baseline", ["recency", "logistic"])
+@pytest.mark.parametrize("baseline", ["recency", "logistic", "bgnbd"])
 @pytest.mark.parametrize("measure", ["pr_auc", "roc_auc", "lift_at_10"])
-def test_xgboost_beats_both_baselines_on_the_test_cutoff(trained, baseline, measure):
+def test_xgboost_beats_every_baseline_on_the_mean_of_the_folds(trained, baseline, measure):
     m = trained.metrics
     assert m[f"gain_over_{baseline}_{measure}"] > 0
     assert m[f"gain_over_{baseline}_{measure}"] == pytest.approx(
@@ -26,35 +27,37 @@ def test_xgboost_clearly_beats_recency_alone(trained):
     assert trained.metrics["test_pr_auc"] > 0.75
 
 
-def test_test_probabilities_are_calibrated(trained):
-    y = trained.split.test[LABEL].to_numpy()
-    p = trained.test_probabilities
+def test_out_of_fold_probabilities_are_calibrated(trained):
+    evaluation, p = trained.evaluation
+    y = evaluation[LABEL].to_numpy()
     assert np.all((p >= 0) & (p <= 1))
-    assert expected_calibration_error(y, p) == pytest.approx(trained.metrics["test_ece"])
+    assert expected_calibration_error(y, p) < 0.05
     assert trained.metrics["test_ece"] < 0.05
     assert p.mean() == pytest.approx(y.mean(), abs=0.03)
     # Class weights skew the raw booster output; the calibrator takes that back out.
     assert trained.metrics["test_log_loss"] < trained.metrics["test_log_loss_uncalibrated"]
 
 
-def test_validation_is_an_honest_estimate_of_the_test_score(trained):
-    """With label windows purged from training, early stopping sees no leaked outcomes: the
-    validation score predicts the test score instead of overstating it."""
+def test_the_search_score_is_an_honest_estimate_of_the_test_score(trained):
+    """Early stopping and the search watch held-out training customers, never a test cutoff: their
+    score predicts the folds' test score instead of overstating it."""
     m = trained.metrics
-    assert m["valid_pr_auc"] == pytest.approx(m["test_pr_auc"], abs=0.02)
+    assert m["valid_pr_auc"] == pytest.approx(m["test_pr_auc"], abs=0.03)
 
 
-def test_the_packaged_model_reproduces_the_test_probabilities(trained):
-    out = trained.model.predict(None, trained.split.test)
-    np.testing.assert_allclose(out["churn_probability"], trained.test_probabilities)
-    np.testing.assert_allclose(out["raw_score"], trained.test_raw)
+def test_the_packaged_model_is_the_calibrated_refit(trained):
+    rows = trained.backtest.folds[-1].test
+    out = trained.model.predict(None, rows)
+    assert trained.parts.calibrator.method in {"platt", "isotonic"}
+    assert trained.parts.booster.num_boosted_rounds() == trained.backtest.n_trees
+    np.testing.assert_allclose(out["churn_probability"], trained.parts.calibrator.apply(out["raw_score"]))
 
 
 def test_feature_importance_and_segment_auc(trained):
     importance = trained.importance
     assert set(importance.index) == set(trained.parts.preprocessor.features)
     assert (importance >= 0).all() and importance.is_monotonic_decreasing
-    purchase_features = {"recency_days", "overdue_ratio", "gap_mean_days", "rfm_r"}
+    purchase_features = {"recency_days", "overdue_ratio", "gap_mean_days", "rfm_r", *BTYD_COLUMNS}
     assert purchase_features & set(importance.index[:10])
     assert {"region=North", "loyalty_tier=standard"} <= set(trained.segment_auc)
     assert all(0.5 < auc <= 1 for auc in trained.segment_auc.values())

@@ -42,19 +42,18 @@ def good_run(runs, tracking):
 
 def test_params_hold_config_cutoffs_search_space_and_choice(good_run, trained, sample):
     params = good_run.data.params
-    split = trained.split
     assert params["churn.horizon_days"] == "90"
     assert params["training.n_trials"] == "2"
     assert params["features.max_cutoffs"] == "8"
     assert params["outreach.cost_per_contact"] == "5.0"
-    assert params["cutoffs.test"] == str(split.test_cutoff.date())
-    assert params["cutoffs.valid"] == str(split.valid_cutoff.date())
-    assert params["cutoffs.train_last"] == str(split.train_cutoffs[-1].date())
-    assert params["cutoffs.train_count"] == str(len(split.train_cutoffs))
+    assert params["backtest.test_cutoffs"] == ", ".join(str(c.date()) for c in trained.backtest.test_cutoffs)
+    assert params["cutoffs.train_last"] == str(trained.refit_cutoffs[-1].date())
+    assert params["cutoffs.train_count"] == str(len(trained.refit_cutoffs))
+    assert good_run.data.tags["training_cutoff_last"] == str(trained.refit_cutoffs[-1].date())
     assert json.loads(params["search_space"]) == json.loads(json.dumps(SEARCH_SPACE))
-    best = trained.search.best
+    best = trained.backtest.best
     assert params["best.max_depth"] == str(best.params["max_depth"])
-    assert params["best.trees"] == str(best.best_iteration + 1)
+    assert params["best.trees"] == str(trained.backtest.n_trees)
     assert params["calibration.method"] in {"platt", "isotonic"}
 
 
@@ -81,14 +80,20 @@ def test_training_and_test_sets_are_logged_as_datasets(good_run, trained):
         inputs[context] = item.dataset
     assert set(inputs) == {"training", "testing"}
     rows = json.loads(inputs["testing"].profile)["num_rows"]
-    assert rows == len(trained.split.test)
-    assert json.loads(inputs["training"].profile)["num_rows"] == len(trained.split.train)
+    assert rows == len(trained.evaluation[0])
+    assert json.loads(inputs["training"].profile)["num_rows"] == trained.refit_rows
 
 
-def test_plots_are_artifacts(good_run, tracking):
-    logged = {a.path for a in tracking.list_artifacts(good_run.info.run_id, "plots")}
-    assert logged == PLOTS
-    assert all(a.file_size > 10_000 for a in tracking.list_artifacts(good_run.info.run_id, "plots"))
+def test_plots_and_the_fold_table_are_artifacts(good_run, tracking, trained):
+    run_id = good_run.info.run_id
+    folders = {f"plots/fold_{c.date()}" for c in trained.backtest.test_cutoffs}
+    logged = {a.path for a in tracking.list_artifacts(run_id, "plots")}
+    assert logged == PLOTS | folders
+    assert all(a.file_size > 10_000 for a in tracking.list_artifacts(run_id, "plots") if not a.is_dir)
+    for folder in folders:
+        assert len(tracking.list_artifacts(run_id, folder)) == 5
+    table = mlflow.artifacts.load_text(f"runs:/{run_id}/backtest/folds.csv")
+    assert table.splitlines()[0].startswith("fold,train_cutoffs") and "\nmean," in table and "\nsd," in table
 
 
 def test_the_logged_signature_requires_every_feature(runs, tracking, trained):
