@@ -15,6 +15,8 @@ def main() -> int:
         ["bench_generate.py", "--customers", "1000000", "--out", str(DATA)],
         ["bench_features.py", "--data", str(DATA)],
         ["bench_scoring.py", "--data", str(DATA)],
+        ["bench_training.py", "--data", str(DATA)],
+        ["bench_btyd.py"],
     ]
     failed = []
     for script, *args in steps:

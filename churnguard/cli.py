@@ -242,8 +242,10 @@ def train(
         )
         out.print(f"Model: {result['model_name']} version {result['version']}")
         out.print(f"Decision: {result['decision']}")
+        folds = int(m["backtest_folds"])
         out.print(
-            f"Test PR AUC {m['test_pr_auc']:.3f} (logistic {m['logistic_test_pr_auc']:.3f}, recency "
+            f"Backtest, mean of {folds} fold{'s' if folds > 1 else ''}: PR AUC {m['test_pr_auc']:.3f} "
+            f"(logistic {m['logistic_test_pr_auc']:.3f}, BG/NBD {m['bgnbd_test_pr_auc']:.3f}, recency "
             f"{m['recency_test_pr_auc']:.3f}); ROC AUC {m['test_roc_auc']:.3f}; lift@10% {m['test_lift_at_10']:.2f}"
         )
 
