@@ -72,29 +72,30 @@ def test_pip_installs_one_top_level_package_with_the_users_folders_inside(
     assert (installed / "churnguard" / "models" / "pyfunc_entry.py").is_file()
 
 
+def lint_with_line(sources: Path, module: str, line: str, installed: Path) -> subprocess.CompletedProcess:
+    """lint-imports on the sources with ``line`` appended to ``module`` (restored afterwards)."""
+    path = sources / module
+    original = path.read_text(encoding="utf-8")
+    try:
+        path.write_text(original + f"\n{line}  # noqa\n", encoding="utf-8")
+        return lint_imports(install(sources, installed))
+    finally:
+        path.write_text(original, encoding="utf-8")
+
+
 def test_the_layer_contract_holds_and_fails_on_an_upward_import(sources: Path, tmp_path: Path) -> None:
     kept = lint_imports(install(sources, tmp_path / "clean"))
     assert kept.returncode == 0, kept.stdout + kept.stderr
     assert "2 kept, 0 broken" in kept.stdout
 
-    spec = sources / "features" / "spec.py"
-    original = spec.read_text(encoding="utf-8")
-    try:
-        spec.write_text(original + "\nfrom churnguard.models import metrics  # noqa\n", encoding="utf-8")
-        broken = lint_imports(install(sources, tmp_path / "broken"))
-    finally:
-        spec.write_text(original, encoding="utf-8")
+    broken = lint_with_line(
+        sources, "features/spec.py", "from churnguard.models import metrics", tmp_path / "up"
+    )
     assert broken.returncode != 0
     assert "churnguard.features.spec -> churnguard.models.metrics" in broken.stdout
 
 
 def test_code_never_imports_the_old_top_level_names(sources: Path, tmp_path: Path) -> None:
-    cli = sources / "churnguard" / "cli.py"
-    original = cli.read_text(encoding="utf-8")
-    try:
-        cli.write_text(original + "\nimport models.metrics  # noqa\n", encoding="utf-8")
-        broken = lint_imports(install(sources, tmp_path / "old-name"))
-    finally:
-        cli.write_text(original, encoding="utf-8")
+    broken = lint_with_line(sources, "churnguard/cli.py", "import models.metrics", tmp_path / "old-name")
     assert broken.returncode != 0
     assert "No imports of the old top-level package names BROKEN" in broken.stdout
