@@ -151,7 +151,7 @@ def run_backtest(
         say: progress messages.
     """
     t = settings.training
-    data = [_fold_data(frame, fold) for fold in folds]
+    data = [_fold_data(frame, fold, settings) for fold in folds]
     rng = np.random.default_rng(t.seed)
     trials: list[Trial] = []
     best_boosters: list[xgb.Booster] = []
@@ -189,7 +189,7 @@ def run_backtest(
         calibrator = fit_calibrator(booster.predict(d.valid), d.y_valid, seed=t.seed)
         result.probabilities = calibrator.apply(result.raw)
         result.calibration = calibrator.method
-        result.baseline_scores = _baselines(d, settings)
+        result.baseline_scores = d.baseline_scores
     _measure(results, settings)
     # The refit sees every labelled cutoff, more rows than any fold: the folds' median is a floor.
     n_trees = max(1, int(np.median(best.fold_trees)))
@@ -204,11 +204,12 @@ class _FoldData:
     valid: xgb.DMatrix
     y_fit: np.ndarray
     y_valid: np.ndarray
-    train: pd.DataFrame
     test: pd.DataFrame
+    baseline_scores: dict[str, np.ndarray]
 
 
-def _fold_data(frame: pd.DataFrame, fold: Fold) -> _FoldData:
+def _fold_data(frame: pd.DataFrame, fold: Fold, settings: Settings) -> _FoldData:
+    """A fold's matrices, test rows and baselines; its training rows are let go once these exist."""
     train = frame[frame["cutoff"].isin(fold.train_cutoffs)].reset_index(drop=True)
     test = frame[frame["cutoff"] == fold.test_cutoff].reset_index(drop=True)
     preprocessor = Preprocessor.fit(train)
@@ -222,20 +223,22 @@ def _fold_data(frame: pd.DataFrame, fold: Fold) -> _FoldData:
         valid=xgb.DMatrix(x[valid], label=y[valid], enable_categorical=True),
         y_fit=y[~valid],
         y_valid=y[valid],
-        train=train,
         test=test,
+        baseline_scores=_baselines(train, test, preprocessor, settings),
     )
 
 
-def _baselines(d: _FoldData, settings: Settings) -> dict[str, np.ndarray]:
+def _baselines(
+    train: pd.DataFrame, test: pd.DataFrame, preprocessor: Preprocessor, settings: Settings
+) -> dict[str, np.ndarray]:
     """Baselines on the fold's test cutoff, each fitted on the fold's training rows only."""
     logistic = baselines.fit_logistic(
-        d.train, d.train[LABEL].to_numpy(dtype=int), d.preprocessor, settings.training.seed
+        train, train[LABEL].to_numpy(dtype=int), preprocessor, settings.training.seed
     )
     return {
-        "recency": baselines.recency_scores(d.test),
-        "logistic": baselines.logistic_scores(logistic, d.test, d.preprocessor),
-        "bgnbd": baselines.bgnbd_scores(d.test, settings.churn.horizon_days),
+        "recency": baselines.recency_scores(test),
+        "logistic": baselines.logistic_scores(logistic, test, preprocessor),
+        "bgnbd": baselines.bgnbd_scores(test, settings.churn.horizon_days),
     }
 
 
