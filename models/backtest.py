@@ -15,6 +15,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -107,6 +108,7 @@ class Backtest:
     def test_cutoffs(self) -> list[pd.Timestamp]:
         return [f.fold.test_cutoff for f in self.folds]
 
+    @cached_property
     def pooled(self) -> tuple[pd.DataFrame, np.ndarray]:
         """Every fold's test rows with their out-of-fold calibrated probabilities."""
         frame = pd.concat([f.test for f in self.folds], ignore_index=True)
@@ -245,23 +247,21 @@ def _baselines(
 def _measure(results: list[FoldResult], settings: Settings) -> None:
     """Every fold's measures; profit at capacity, or at the list share that was best on the other folds."""
     o, margin = settings.outreach, settings.value.margin
+    values = [customer_value(r.test, margin) for r in results]
     best_shares = []
-    for r in results:
-        value = customer_value(r.test, margin)
+    for r, value in zip(results, values, strict=True):
         curve = metrics.profit_curve(r.y, value, r.probabilities * value, o.cost_per_contact, o.save_rate)
         best_shares.append(metrics.best_contact_count(curve)[0] / max(len(r.test), 1))
-    for k, r in enumerate(results):
+    for k, (r, value) in enumerate(zip(results, values, strict=True)):
         others = [s for j, s in enumerate(best_shares) if j != k] or [best_shares[k]]
         n = len(r.test)
         r.contacts = min(o.capacity, n) if o.capacity else round(float(np.mean(others)) * n)
-        r.metrics = _fold_measures(r.y, r.probabilities, customer_value(r.test, margin), r.contacts, settings)
+        r.metrics = _fold_measures(r.y, r.probabilities, value, r.contacts, settings)
         r.metrics["log_loss_uncalibrated"] = float(
             log_loss(r.y, np.clip(r.raw, 1e-7, 1 - 1e-7), labels=[0, 1])
         )
         for name, scores in r.baseline_scores.items():
-            measured = _fold_measures(
-                r.y, _as_probability(scores), customer_value(r.test, margin), r.contacts, settings
-            )
+            measured = _fold_measures(r.y, _as_probability(scores), value, r.contacts, settings)
             r.metrics.update({f"{name}_{key}": v for key, v in measured.items()})
 
 

@@ -47,7 +47,7 @@ class TrainResult:
     @property
     def evaluation(self) -> tuple[pd.DataFrame, np.ndarray]:
         """The folds' test rows and their out-of-fold probabilities: outcomes no fitting step saw."""
-        return self.backtest.pooled()
+        return self.backtest.pooled
 
 
 def train_churn_model(
@@ -139,7 +139,7 @@ def refit(
 
 def segment_auc(backtest: Backtest) -> dict[str, float]:
     """ROC AUC per segment over the folds' test rows (out-of-fold probabilities)."""
-    frame, probabilities = backtest.pooled()
+    frame, probabilities = backtest.pooled
     scored = frame.assign(_p=probabilities)
     out = {}
     for column in SEGMENT_COLUMNS:
