@@ -27,6 +27,7 @@ from churnguard.features.build import LABEL
 from churnguard.features.cutoffs import Fold
 from churnguard.models import baselines, metrics
 from churnguard.models.calibrate import fit_calibrator
+from churnguard.models.matrix import evaluation_matrix, training_matrix
 from churnguard.models.preprocess import Preprocessor
 from churnguard.models.search import DEFAULT_PARAMS, booster_params, fit_booster, sample_params
 from churnguard.models.value import customer_value
@@ -153,7 +154,8 @@ def run_backtest(
         say: progress messages.
     """
     t = settings.training
-    data = [_fold_data(frame, fold, settings) for fold in folds]
+    held = held_out(frame["customer_id"])
+    data = [_fold_data(frame, held, fold, settings) for fold in folds]
     rng = np.random.default_rng(t.seed)
     trials: list[Trial] = []
     best_boosters: list[xgb.Booster] = []
@@ -202,7 +204,7 @@ def run_backtest(
 class _FoldData:
     fold: Fold
     preprocessor: Preprocessor
-    fit: xgb.DMatrix
+    fit: xgb.QuantileDMatrix
     valid: xgb.DMatrix
     y_fit: np.ndarray
     y_valid: np.ndarray
@@ -210,33 +212,33 @@ class _FoldData:
     baseline_scores: dict[str, np.ndarray]
 
 
-def _fold_data(frame: pd.DataFrame, fold: Fold, settings: Settings) -> _FoldData:
-    """A fold's matrices, test rows and baselines; its training rows are let go once these exist."""
-    train = frame[frame["cutoff"].isin(fold.train_cutoffs)].reset_index(drop=True)
+def _fold_data(frame: pd.DataFrame, held: np.ndarray, fold: Fold, settings: Settings) -> _FoldData:
+    """A fold's matrices, test rows and baselines, without copying its training rows as a frame."""
+    train = frame["cutoff"].isin(fold.train_cutoffs).to_numpy()
     test = frame[frame["cutoff"] == fold.test_cutoff].reset_index(drop=True)
-    preprocessor = Preprocessor.fit(train)
-    x = preprocessor.transform(train)
-    y = train[LABEL].to_numpy(dtype=int)
-    valid = held_out(train["customer_id"])
+    preprocessor = Preprocessor.fit(frame, train)
+    y = frame[LABEL].to_numpy(dtype=int)
+    fit, valid = train & ~held, train & held
     return _FoldData(
         fold=fold,
         preprocessor=preprocessor,
-        fit=xgb.DMatrix(x[~valid], label=y[~valid], enable_categorical=True),
-        valid=xgb.DMatrix(x[valid], label=y[valid], enable_categorical=True),
-        y_fit=y[~valid],
+        fit=training_matrix(frame, fit, preprocessor),
+        valid=evaluation_matrix(frame, valid, preprocessor),
+        y_fit=y[fit],
         y_valid=y[valid],
         test=test,
-        baseline_scores=_baselines(train, test, preprocessor, settings),
+        baseline_scores=_baselines(frame, train, test, preprocessor, settings),
     )
 
 
 def _baselines(
-    train: pd.DataFrame, test: pd.DataFrame, preprocessor: Preprocessor, settings: Settings
+    frame: pd.DataFrame, train: np.ndarray, test: pd.DataFrame, preprocessor: Preprocessor, settings: Settings
 ) -> dict[str, np.ndarray]:
     """Baselines on the fold's test cutoff, each fitted on the fold's training rows only."""
-    logistic = baselines.fit_logistic(
-        train, train[LABEL].to_numpy(dtype=int), preprocessor, settings.training.seed
-    )
+    seed = settings.training.seed
+    rows = baselines.logistic_sample(np.flatnonzero(train), seed)
+    sample = frame.take(rows)
+    logistic = baselines.fit_logistic(sample, sample[LABEL].to_numpy(dtype=int), preprocessor, seed)
     return {
         "recency": baselines.recency_scores(test),
         "logistic": baselines.logistic_scores(logistic, test, preprocessor),

@@ -65,6 +65,19 @@ def bgnbd_scores(frame: pd.DataFrame, horizon_days: float | None = None) -> np.n
     return np.where(known, scores, scores[known].mean() if known.any() else 0.5)
 
 
+# Rows the logistic baseline is fitted on at most: its ~90 coefficients are settled long before. On
+# the 250k-customer benchmark's newest fold, 250k of the 1.03M training rows gave test PR AUC 0.8268
+# and ROC AUC 0.8562 in 4.5 s; all rows 0.8267 and 0.8562 in 26.7 s.
+LOGISTIC_MAX_ROWS = 250_000
+
+
+def logistic_sample(positions: np.ndarray, seed: int, max_rows: int = LOGISTIC_MAX_ROWS) -> np.ndarray:
+    """At most ``max_rows`` of the training row ``positions``, drawn at random without replacement, in order."""
+    if len(positions) <= max_rows:
+        return positions
+    return np.sort(np.random.default_rng(seed).choice(positions, size=max_rows, replace=False))
+
+
 def fit_logistic(train: pd.DataFrame, y: np.ndarray, preprocessor: Preprocessor, seed: int) -> Pipeline:
     """Logistic regression on the same features: median-imputed, standardised numbers, one-hot categories."""
     numeric = preprocessor.numeric

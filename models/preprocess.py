@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-from churnguard.features.build import feature_names, is_categorical
+from churnguard.features.spec import feature_names, is_categorical
 
 
 @dataclass
@@ -22,11 +23,13 @@ class Preprocessor:
     categories: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame) -> Preprocessor:
-        """Learn the feature list and categorical levels from training rows."""
+    def fit(cls, frame: pd.DataFrame, rows: np.ndarray | None = None) -> Preprocessor:
+        """Learn the feature list and categorical levels from training rows (``rows``: a mask, default all)."""
         names = feature_names(frame)
         categories = {
-            name: sorted(str(v) for v in frame[name].dropna().unique())
+            name: sorted(
+                str(v) for v in (frame[name] if rows is None else frame[name][rows]).dropna().unique()
+            )
             for name in names
             if is_categorical(name, frame[name])  # a numeric attribute (attr_age) stays a number
         }
@@ -45,15 +48,19 @@ class Preprocessor:
                 f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}"
             )
 
-    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The model matrix: columns in training order with training dtypes."""
+    def transform(self, frame: pd.DataFrame, dtype: type = np.float64) -> pd.DataFrame:
+        """The model matrix: columns in training order with training dtypes.
+
+        ``dtype`` of the numeric columns: XGBoost works in float32 anyway, so training asks for
+        float32 and halves the copy; the values the trees see are the same either way.
+        """
         self.check_columns(frame)
         out = {}
         for name in self.features:
             if name in self.categories:
                 out[name] = pd.Categorical(frame[name].astype("str"), categories=self.categories[name])
             else:
-                out[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+                out[name] = pd.to_numeric(frame[name], errors="coerce").astype(dtype)
         return pd.DataFrame(out, index=frame.index)
 
     def to_dict(self) -> dict:

@@ -1,14 +1,11 @@
-"""Fit XGBoost boosters and run a small, budgeted random search judged on the validation cutoff."""
+"""The hyper-parameter search space and how one point of it becomes an XGBoost booster.
+
+The search itself runs on the backtest's folds (:mod:`churnguard.models.backtest`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
-import pandas as pd
 import xgboost as xgb
-from sklearn.metrics import average_precision_score
 
 # Ranges of the random search; the first trial is always the hand-picked default below.
 SEARCH_SPACE = {
@@ -29,20 +26,6 @@ DEFAULT_PARAMS = {
     "reg_lambda": 2.0,
     "balance": "sqrt",
 }
-
-
-@dataclass
-class Trial:
-    params: dict
-    best_iteration: int
-    valid_pr_auc: float
-
-
-@dataclass
-class SearchResult:
-    booster: xgb.Booster
-    best: Trial
-    trials: list[Trial]
 
 
 def sample_params(rng: np.random.Generator) -> dict:
@@ -88,45 +71,3 @@ def fit_booster(
         early_stopping_rounds=early_stopping_rounds,
         verbose_eval=False,
     )
-
-
-def random_search(
-    x_train: pd.DataFrame,
-    y_train: np.ndarray,
-    x_valid: pd.DataFrame,
-    y_valid: np.ndarray,
-    n_trials: int,
-    max_rounds: int,
-    early_stopping_rounds: int,
-    seed: int,
-    n_threads: int | None = None,
-    progress: Callable[[int, int, Trial], None] | None = None,
-) -> SearchResult:
-    """Try ``n_trials`` parameter sets (the default first), keep the best validation PR AUC.
-
-    Returns:
-        The best booster (trimmed to its best iteration), its trial and every trial.
-    """
-    rng = np.random.default_rng(seed)
-    train = xgb.DMatrix(x_train, label=y_train, enable_categorical=True)
-    valid = xgb.DMatrix(x_valid, label=y_valid, enable_categorical=True)
-    trials: list[Trial] = []
-    best_booster: xgb.Booster | None = None
-    for i in range(n_trials):
-        params = dict(DEFAULT_PARAMS) if i == 0 else sample_params(rng)
-        booster = fit_booster(
-            booster_params(params, y_train, seed, n_threads), train, valid, max_rounds, early_stopping_rounds
-        )
-        raw = booster.predict(valid, iteration_range=(0, booster.best_iteration + 1))
-        trial = Trial(
-            params=params,
-            best_iteration=int(booster.best_iteration),
-            valid_pr_auc=float(average_precision_score(y_valid, raw)),
-        )
-        trials.append(trial)
-        if best_booster is None or trial.valid_pr_auc > max(t.valid_pr_auc for t in trials[:-1]):
-            best_booster = booster[: booster.best_iteration + 1]
-        if progress:
-            progress(i + 1, n_trials, trial)
-    best = max(trials, key=lambda t: t.valid_pr_auc)
-    return SearchResult(booster=best_booster, best=best, trials=trials)

@@ -20,6 +20,7 @@ from churnguard.features.cutoffs import plan_folds
 from churnguard.models import metrics
 from churnguard.models.backtest import Backtest, held_out, run_backtest, summarise
 from churnguard.models.calibrate import fit_calibrator
+from churnguard.models.matrix import evaluation_matrix, training_matrix
 from churnguard.models.package import ChurnModel, ModelParts
 from churnguard.models.preprocess import Preprocessor
 from churnguard.models.search import booster_params
@@ -116,16 +117,16 @@ def refit(
     t = settings.training
     preprocessor = Preprocessor.fit(frame)
     y = frame[LABEL].to_numpy(dtype=int)
-    x = preprocessor.transform(frame)
     held = held_out(frame["customer_id"])
 
     def fit(rows: np.ndarray) -> xgb.Booster:
         params = booster_params(backtest.best.params, y[rows], t.seed, t.n_threads)
-        matrix = xgb.DMatrix(x[rows], label=y[rows], enable_categorical=True)
+        matrix = training_matrix(frame, rows, preprocessor)
         return xgb.train(params, matrix, num_boost_round=backtest.n_trees)
 
     twin = fit(~held)
-    raw = twin.predict(xgb.DMatrix(x[held], enable_categorical=True))
+    raw = twin.predict(evaluation_matrix(frame, held, preprocessor))
+    del twin
     calibrator = fit_calibrator(raw, y[held], seed=t.seed)
     say(f"calibration: {calibrator.method} on {int(held.sum()):,} held-out customer-cutoffs")
     return ModelParts(
