@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from churnguard.features.source import FeatureSource
+if TYPE_CHECKING:  # only an annotation: a logged model bundles this module without the Ibis backend
+    from churnguard.features.source import FeatureSource
 
 ID_COLUMNS = ["customer_id", "cutoff"]
 LABEL = "churned"

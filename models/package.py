@@ -2,13 +2,15 @@
 
 Scoring needs nothing else: ``mlflow.pyfunc.load_model(uri).predict(features)`` returns calibrated
 probabilities, and ``unwrap_python_model().contributions(features)`` the per-feature contributions
-that explain them.
+that explain them. The logged model carries a copy of the few churnguard modules it runs on (MLflow
+``code_paths``), so it loads where churnguard is not installed, with only its pip requirements.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -23,7 +25,7 @@ import xgboost as xgb
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, Schema
 
-from churnguard.features.build import FeatureSpec
+from churnguard.features.spec import FeatureSpec
 from churnguard.models.calibrate import Calibrator
 from churnguard.models.preprocess import Preprocessor
 
@@ -32,6 +34,16 @@ ENTRY_POINT = Path(__file__).with_name("pyfunc_entry.py")
 # Models logged before churnguard installed as one namespace run an entry file that imports
 # `models.package`: the old name -> the module it now is.
 LEGACY_MODULES = {"models": "churnguard.models", "models.package": "churnguard.models.package"}
+# What the model imports to load, predict and explain: this module and its churnguard imports, which
+# need nothing beyond pip_requirements(). A logged model carries copies of them.
+BUNDLED_MODULES = (
+    "churnguard.models.package",
+    "churnguard.models.calibrate",
+    "churnguard.models.preprocess",
+    "churnguard.features.spec",
+)
+# Marks the copy, so that pyfunc_entry.py can tell it from an installed churnguard (same name there).
+BUNDLE_MARKER = "BUNDLED_WITH_MODEL"
 
 
 @dataclass
@@ -131,6 +143,27 @@ def save_artifacts(parts: ModelParts, folder: Path) -> dict[str, str]:
     return {"booster": str(booster_path), "bundle": str(bundle_path)}
 
 
+def bundle_code(folder: Path) -> Path:
+    """Copy the modules the model runs on into ``folder/churnguard``; returns that folder (a code path).
+
+    Each package gets an empty ``__init__.py``, not churnguard's own, which may import more.
+    """
+    for name in BUNDLED_MODULES:
+        *packages, module = name.split(".")
+        for depth in range(1, len(packages) + 1):
+            package = folder.joinpath(*packages[:depth])
+            package.mkdir(parents=True, exist_ok=True)
+            init = package / "__init__.py"
+            if not init.exists():
+                init.write_text('"""Part of churnguard, copied into a logged model."""\n', encoding="utf-8")
+        shutil.copyfile(importlib.import_module(name).__file__, folder.joinpath(*packages, f"{module}.py"))
+    root = folder / "churnguard"
+    (root / BUNDLE_MARKER).write_text(
+        "The churnguard modules this model needs, for where churnguard is not installed.\n", encoding="utf-8"
+    )
+    return root
+
+
 def pip_requirements() -> list[str]:
     """Exact versions of what the model needs at load time (no slow requirement inference)."""
     from importlib.metadata import version
@@ -140,21 +173,47 @@ def pip_requirements() -> list[str]:
     ]
 
 
-def log_churn_model(parts: ModelParts, input_example: pd.DataFrame) -> mlflow.models.model.ModelInfo:
-    """Log the model into the active MLflow run with a signature inferred from real inputs and outputs."""
+def synthetic_example(preprocessor: Preprocessor, reference: pd.DataFrame) -> pd.DataFrame:
+    """Two feature rows no customer has: each feature's median and upper quartile over ``reference``.
+
+    Categories take the most common and the second most common level. Aggregates over many rows
+    show the model's inputs and types without storing any customer's row in MLflow.
+    """
+    columns = {}
+    for name in preprocessor.features:
+        values = reference[name]
+        if name in preprocessor.categories:
+            common = values.dropna().astype("str").value_counts().index.tolist() or ["unknown"]
+            columns[name] = pd.Series([common[0], common[min(1, len(common) - 1)]], dtype=values.dtype)
+        else:
+            points = pd.to_numeric(values, errors="coerce").quantile([0.5, 0.75]).to_numpy()
+            if pd.api.types.is_integer_dtype(values.dtype):
+                points = np.round(np.nan_to_num(points))
+            columns[name] = pd.Series(points).astype(values.dtype)
+    return pd.DataFrame(columns)
+
+
+def log_churn_model(parts: ModelParts, reference: pd.DataFrame) -> mlflow.models.model.ModelInfo:
+    """Log the model into the active MLflow run, its signature inferred from a synthetic example.
+
+    Args:
+        parts: the trained model.
+        reference: feature rows the example's medians and quartiles are taken from (not stored).
+    """
     model = ChurnModel.from_parts(parts)
-    example = input_example[parts.preprocessor.features].head(5)
+    example = synthetic_example(parts.preprocessor, reference)
     inferred = mlflow.models.infer_signature(example, model.predict(None, example))
     # Inference marks a column optional when the example happens to hold a missing value there; the
     # model needs every feature column (values may be missing), so all of them are required.
     columns = [ColSpec(c.type, c.name, required=True) for c in inferred.inputs.inputs]
     signature = ModelSignature(inputs=Schema(columns), outputs=inferred.outputs)
     with tempfile.TemporaryDirectory() as tmp:
-        artifacts = save_artifacts(parts, Path(tmp))
+        artifacts = save_artifacts(parts, Path(tmp) / "artifacts")
         return mlflow.pyfunc.log_model(
             name="model",
             python_model=str(ENTRY_POINT),
             artifacts=artifacts,
+            code_paths=[str(bundle_code(Path(tmp) / "code"))],
             signature=signature,
             input_example=example,
             pip_requirements=pip_requirements(),

@@ -12,7 +12,7 @@ from churnguard.core.atomic import write_file_atomically
 from churnguard.core.data.stage import Stage
 from churnguard.features.build import build_features, discover_spec
 from churnguard.features.source import source_from_parquet
-from churnguard.pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, validate_data
+from churnguard.pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, staged_data
 
 
 @task(name="write-feature-table", timeout_seconds=3600, **EXTERNAL)
@@ -34,15 +34,15 @@ def build_features_flow(
     data_dir: str, out_file: str, as_of: date | None = None, config_file: str | None = None
 ) -> dict:
     """Validate the data, then write the feature table of every active customer as of ``as_of``."""
-    stage = validate_data(data_dir, as_of_text(as_of), config_file)
-    written = write_feature_table(stage, out_file, config_file)
-    create_markdown_artifact(
-        key="feature-table",
-        markdown=f"# Feature table as of {stage.as_of.date()}\n\n{written['customers']:,} customers, "
-        f"{written['columns']} columns, written to `{written['path']}`.\n",
-        description="Point-in-time features of one cutoff",
-    )
-    return written
+    with staged_data(data_dir, as_of_text(as_of), config_file) as stage:
+        written = write_feature_table(stage, out_file, config_file)
+        create_markdown_artifact(
+            key="feature-table",
+            markdown=f"# Feature table as of {stage.as_of.date()}\n\n{written['customers']:,} customers, "
+            f"{written['columns']} columns, written to `{written['path']}`.\n",
+            description="Point-in-time features of one cutoff",
+        )
+        return written
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from churnguard.models.registry import champion_version
 from churnguard.models.tracking import configure_tracking
-from churnguard.pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, validate_data
+from churnguard.pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, staged_data
 from churnguard.pipelines.report import report_flow
 from churnguard.pipelines.score import score_flow
 from churnguard.pipelines.train import train_flow
@@ -36,39 +36,43 @@ def churn_pipeline(
 ) -> dict:
     """Validate the data, train when there is no champion (or when asked), score and report."""
     logger = get_run_logger()
-    stage = validate_data(data_dir, as_of_text(as_of), config_file)
-    staged = str(stage.folder)
-    champion = find_champion(config_file)
-    training = None
-    if retrain or champion is None:
-        logger.info("Training: " + ("requested (retrain)" if retrain else "no champion model yet"))
-        training = train_flow(data_dir=staged, config_file=config_file)
-    else:
-        logger.info(f"Using champion version {champion}; pass retrain=True to train a new model")
-    risk_lists = str(Path(output_dir) / "risk_lists")
-    scoring = score_flow(data_dir=staged, out_dir=risk_lists, capacity=capacity, config_file=config_file)
-    report = report_flow(
-        data_dir=staged,
-        out_dir=str(Path(output_dir) / "reports"),
-        risk_lists_dir=risk_lists,
-        config_file=config_file,
-    )
-    create_markdown_artifact(
-        key="churn-pipeline-outputs",
-        markdown=(
-            f"# Churn pipeline as of {stage.as_of.date()}\n\n"
-            + (f"- Training: {training['decision']}\n" if training else f"- Model: champion v{champion}\n")
-            + f"- Risk list: `{scoring['folder']}`\n- Report: [{report['html']}](file://{report['html']})\n"
-        ),
-        description="Where this run's outputs are",
-    )
-    return {
-        "as_of": str(stage.as_of.date()),
-        "training": training,
-        "risk_list": scoring["folder"],
-        "report": report["html"],
-        "summary": scoring["summary"],
-    }
+    with staged_data(data_dir, as_of_text(as_of), config_file) as stage:
+        staged = str(stage.folder)
+        champion = find_champion(config_file)
+        training = None
+        if retrain or champion is None:
+            logger.info("Training: " + ("requested (retrain)" if retrain else "no champion model yet"))
+            training = train_flow(data_dir=staged, config_file=config_file)
+        else:
+            logger.info(f"Using champion version {champion}; pass retrain=True to train a new model")
+        risk_lists = str(Path(output_dir) / "risk_lists")
+        scoring = score_flow(data_dir=staged, out_dir=risk_lists, capacity=capacity, config_file=config_file)
+        report = report_flow(
+            data_dir=staged,
+            out_dir=str(Path(output_dir) / "reports"),
+            risk_lists_dir=risk_lists,
+            config_file=config_file,
+        )
+        create_markdown_artifact(
+            key="churn-pipeline-outputs",
+            markdown=(
+                f"# Churn pipeline as of {stage.as_of.date()}\n\n"
+                + (
+                    f"- Training: {training['decision']}\n"
+                    if training
+                    else f"- Model: champion v{champion}\n"
+                )
+                + f"- Risk list: `{scoring['folder']}`\n- Report: [{report['html']}](file://{report['html']})\n"
+            ),
+            description="Where this run's outputs are",
+        )
+        return {
+            "as_of": str(stage.as_of.date()),
+            "training": training,
+            "risk_list": scoring["folder"],
+            "report": report["html"],
+            "summary": scoring["summary"],
+        }
 
 
 if __name__ == "__main__":

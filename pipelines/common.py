@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,7 +16,7 @@ from prefect.states import Failed
 
 from churnguard.core.config import Settings, load_settings
 from churnguard.core.data.dataset import load_dataset
-from churnguard.core.data.stage import MARKER, Stage, read_stage, stage_dataset
+from churnguard.core.data.stage import MARKER, Stage, read_stage, remove_stage, stage_dataset
 from churnguard.core.errors import BadInputError
 from churnguard.core.progress import reporter
 
@@ -99,6 +100,21 @@ def validate_data(data_dir: str, as_of: str | None, config_file: str | None) -> 
     for note in stage.notes:
         logger.info(f"Note: {note}")
     return stage
+
+
+@contextmanager
+def staged_data(data_dir: str, as_of: str | None, config_file: str | None) -> Iterator[Stage]:
+    """Validate and stage the data for one flow; the staged copy goes when that flow ends.
+
+    A flow handed a stage by its parent (``churn-pipeline`` passes one to training, scoring and the
+    report) uses it and leaves it to the parent. ``paths.keep_work`` keeps the newest copies.
+    """
+    stage = validate_data(data_dir, as_of, config_file)
+    try:
+        yield stage
+    finally:
+        if Path(data_dir).resolve() != stage.folder:
+            remove_stage(stage, keep=run_settings(config_file).paths.keep_work)
 
 
 def say(logger=None):

@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact
 from churnguard.core.data.stage import Stage, load_stage
 from churnguard.models.registry import champion_info
 from churnguard.models.tracking import configure_tracking
-from churnguard.pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, validate_data
+from churnguard.pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, staged_data
 from churnguard.reports.build import build_report
 
 
@@ -54,12 +54,14 @@ def report_flow(
     config_file: str | None = None,
 ) -> dict:
     """Validate the data and write the retention KPI report for ``as_of``."""
-    stage = validate_data(data_dir, as_of_text(as_of), config_file)
-    result = report_task(stage, out_dir, risk_lists_dir, config_file)
-    create_markdown_artifact(
-        key="retention-report", markdown=result["markdown"], description="Retention KPIs (headline numbers)"
-    )
-    return result
+    with staged_data(data_dir, as_of_text(as_of), config_file) as stage:
+        result = report_task(stage, out_dir, risk_lists_dir, config_file)
+        create_markdown_artifact(
+            key="retention-report",
+            markdown=result["markdown"],
+            description="Retention KPIs (headline numbers)",
+        )
+        return result
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from churnguard.pipelines.common import (
     fails_on_bad_input,
     run_settings,
     say,
-    validate_data,
+    staged_data,
 )
 
 TOP_ROWS = 20
@@ -86,29 +86,30 @@ def score_flow(
 ) -> dict:
     """Validate the data and write the risk list for ``as_of`` (default: the day after the newest purchase)."""
     overrides = {"outreach": {"capacity": capacity}} if capacity is not None else {}
-    stage = validate_data(data_dir, as_of_text(as_of), config_file)
-    result = score_task(stage, out_dir, model_uri, config_file, overrides)
-    summary = result["summary"]
-    tiers = "\n".join(
-        f"| {tier} | {v['customers']:,} | {v['value_at_risk']:,.0f} |" for tier, v in summary["tiers"].items()
-    )
-    create_markdown_artifact(
-        key="risk-list-summary",
-        markdown=(
-            f"# Risk list as of {summary['as_of']}\n\n{summary['customers']:,} customers scored by "
-            f"{summary['model_name']} v{summary['model_version']}; total value at risk "
-            f"{summary['total_value_at_risk']:,.0f}.\n\n| tier | customers | value at risk |\n|---|---:|---:|\n"
-            f"{tiers}\n\nOutreach {summary['groups']['outreach']:,}, control {summary['groups']['control']:,}.\n\n"
-            f"Files: `{result['folder']}`\n"
-        ),
-        description="Tier counts and value at risk",
-    )
-    create_markdown_artifact(
-        key="risk-list-top",
-        markdown=top_table(result["top"]),
-        description=f"Top {TOP_ROWS} customers by churn probability",
-    )
-    return {"folder": result["folder"], "summary": summary}
+    with staged_data(data_dir, as_of_text(as_of), config_file) as stage:
+        result = score_task(stage, out_dir, model_uri, config_file, overrides)
+        summary = result["summary"]
+        tiers = "\n".join(
+            f"| {tier} | {v['customers']:,} | {v['value_at_risk']:,.0f} |"
+            for tier, v in summary["tiers"].items()
+        )
+        create_markdown_artifact(
+            key="risk-list-summary",
+            markdown=(
+                f"# Risk list as of {summary['as_of']}\n\n{summary['customers']:,} customers scored by "
+                f"{summary['model_name']} v{summary['model_version']}; total value at risk "
+                f"{summary['total_value_at_risk']:,.0f}.\n\n| tier | customers | value at risk |\n|---|---:|---:|\n"
+                f"{tiers}\n\nOutreach {summary['groups']['outreach']:,}, control {summary['groups']['control']:,}.\n\n"
+                f"Files: `{result['folder']}`\n"
+            ),
+            description="Tier counts and value at risk",
+        )
+        create_markdown_artifact(
+            key="risk-list-top",
+            markdown=top_table(result["top"]),
+            description=f"Top {TOP_ROWS} customers by churn probability",
+        )
+        return {"folder": result["folder"], "summary": summary}
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel as PydanticModel
@@ -31,6 +32,27 @@ class BaseModel(PydanticModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class AttributeSettings(BaseModel):
+    """Which customer attributes may become model features (personal data never does)."""
+
+    use: list[str] | None = Field(
+        None,
+        description="Only these attributes may become features (an allowlist; names that look personal "
+        "are then trusted, values are still checked). Default: every attribute that passes the checks.",
+    )
+    drop: list[str] = Field(default_factory=list, description="Attributes never to use.")
+    max_levels: int = Field(
+        50, ge=2, description="A text attribute with more distinct values than this is left out."
+    )
+    max_distinct_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="A text attribute with more distinct values than this share of the customers "
+        "identifies them and is left out.",
+    )
+
+
 class DataSettings(BaseModel):
     """How a data directory is read."""
 
@@ -41,6 +63,7 @@ class DataSettings(BaseModel):
         "e.g. {transactions: {cust_no: customer_id, order_date: ts, net_value: amount}}.",
     )
     example_rows: int = Field(5, ge=1, description="Example rows shown per validation problem.")
+    attributes: AttributeSettings = Field(default_factory=AttributeSettings)
 
     @field_validator("timezone")
     @classmethod
@@ -141,6 +164,14 @@ class PromotionSettings(BaseModel):
 
 class RegistrySettings(BaseModel):
     model_name: str = "churnguard-churn"
+
+
+def masked_uri(uri: str) -> str:
+    """The URI as it may be logged: credentials in it (``http://user:password@host``) become ``***``."""
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 class TrackingSettings(BaseModel):
@@ -254,6 +285,12 @@ class PathSettings(BaseModel):
 
     output: Path = Path("output")
     work: Path = Field(Path(".churnguard/work"), description="Validated data staged for feature queries.")
+    keep_work: int = Field(
+        0,
+        ge=0,
+        description="Staged copies of the data (with their training sets) kept after a run, newest first; "
+        "0 removes each run's copy when the run ends (they hold customer data).",
+    )
 
     @property
     def risk_lists(self) -> Path:

@@ -36,7 +36,7 @@ def test_clean_directory_loads_with_churnguard_types(tmp_path: Path) -> None:
     folder = write_csvs(
         tmp_path / "d",
         transactions="customer_id,ts,amount,order_id,store\n1,2024-01-05 10:00,10.5,1001,x\n2,2024-01-06,20,1002,y\n",
-        customers="customer_id,signup_ts,region,age,postcode\n1,2023-12-01,north,34,01234\n2,,south,,10115\n",
+        customers="customer_id,signup_ts,region,age,branch\n1,2023-12-01,north,34,01234\n2,,south,,10115\n",
         events="customer_id,ts,event_type,value\n1,2024-01-10, Login ,\n2,2024-01-11,NPS_response,9\n",
         subscriptions="customer_id,start_ts,end_ts,plan,mrr\n1,2024-01-01,,basic,9.9\n2,2024-01-01,2024-01-03,pro,19\n",
     )
@@ -57,8 +57,8 @@ def test_clean_directory_loads_with_churnguard_types(tmp_path: Path) -> None:
     assert customers["signup_ts"].isna().tolist() == [False, True]
     assert customers["region"].tolist() == ["north", "south"]
     assert customers["age"].dtype == "float64"
-    assert customers["postcode"].tolist() == ["01234", "10115"]  # leading zero: a code, not a number
-    assert data.attribute_columns == ["region", "age", "postcode"]
+    assert customers["branch"].tolist() == ["01234", "10115"]  # leading zero: a code, not a number
+    assert data.attribute_columns == ["region", "age", "branch"]
     assert data.events["event_type"].tolist() == ["login", "nps_response"]
     assert data.events["value"].dtype == "float64"
     subs = data.subscriptions

@@ -23,6 +23,8 @@ def legacy_model_uri(trained, tracking, tmp_path: Path, monkeypatch: pytest.Monk
     entry = tmp_path / "pyfunc_entry.py"
     entry.write_text(LEGACY_ENTRY, encoding="utf-8")
     monkeypatch.setattr(package, "ENTRY_POINT", entry)
+    if tracking.get_experiment_by_name("legacy") is None:  # artifacts in the temporary store, not ./mlruns
+        tracking.create_experiment("legacy", artifact_location=(tmp_path / "artifacts").as_uri())
     mlflow.set_experiment("legacy")
     # Logging validates the model by loading it, which needs the old name as churnguard 0.1 had it.
     with package.legacy_module_names(), mlflow.start_run():

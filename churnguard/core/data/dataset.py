@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from churnguard.core.config import DataSettings
+from churnguard.core.config import AttributeSettings, DataSettings
+from churnguard.core.data.attributes import screen_attributes
 from churnguard.core.data.parse import IdKind
 from churnguard.core.data.validate import DataValidationError, Problem, ValidationReport, validate_data_dir
 
@@ -128,6 +129,8 @@ def load_dataset(
         future = customers["signup_ts"] >= stamp
         _note_future(report, names["customers"], "signup_ts", int(future.sum()), stamp)
         customers = customers[~future].reset_index(drop=True)
+    if tables["customers"] is not None:
+        customers = _model_safe_attributes(customers, settings.attributes, report, names["customers"])
 
     events = tables["events"]
     if events is not None:
@@ -153,10 +156,47 @@ def load_dataset(
         id_kind=validated.id_kind,
         # The same bytes read in another timezone or with another mapping are other data.
         fingerprint=fingerprint_files(
-            list(validated.files.values()), salt=settings.model_dump_json(include={"timezone", "columns"})
+            list(validated.files.values()),
+            salt=settings.model_dump_json(include={"timezone", "columns", "attributes"}),
         ),
         report=report,
     )
+
+
+def _model_safe_attributes(
+    customers: pd.DataFrame, settings: AttributeSettings, report: ValidationReport, file: str
+) -> pd.DataFrame:
+    """The customers table without the attributes no model may see; a note names each and why."""
+    columns = [c for c in customers.columns if c not in ("customer_id", "signup_ts")]
+    unknown = sorted(set(settings.use or ()) - set(columns))
+    if unknown:
+        report.problems.append(
+            Problem(
+                "customers",
+                file,
+                None,
+                f"data.attributes.use names {', '.join(map(repr, unknown))}, which the file does not have "
+                f"(attributes: {', '.join(columns) or 'none'})",
+                0,
+            )
+        )
+        raise DataValidationError(report)
+    kept, refused = screen_attributes(customers, columns, settings)
+    for refusal in refused:
+        report.notes.append(
+            Problem("customers", file, refusal.column, f"left out of the model: {refusal.reason}", 0)
+        )
+    for name in sorted(set(settings.drop) - set(columns)):
+        report.notes.append(
+            Problem(
+                "customers",
+                file,
+                None,
+                f"data.attributes.drop names {name!r}, which the file does not have",
+                0,
+            )
+        )
+    return customers.drop(columns=[c for c in columns if c not in kept])
 
 
 def _before(

@@ -1,13 +1,17 @@
 """Stage a validated dataset as canonical Parquet so later steps read it without validating again.
 
 A flow validates its input once, stages it, and passes the stage folder (a path, not frames) to its
-tasks; the feature engine then scans the Parquet files directly, which keeps memory bounded.
+tasks; the feature engine then scans the Parquet files directly, which keeps memory bounded. A stage
+is a copy of customer data, so each flow run stages into a folder of its own and removes it when it
+ends (``paths.keep_work`` keeps the newest few, for debugging); no run ever removes another's.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +22,6 @@ from churnguard.core.data.dataset import Dataset, to_utc_timestamp
 from churnguard.core.data.validate import ValidationReport
 
 MARKER = "stage.json"
-KEEP_STAGES = 5
 
 
 @dataclass(frozen=True)
@@ -38,16 +41,17 @@ class Stage:
 
 
 def stage_dataset(dataset: Dataset, work_root: Path) -> Stage:
-    """Write the dataset's tables as Parquet under ``work_root`` (reused when already staged).
+    """Write the dataset's tables as Parquet into a new folder under ``work_root``.
 
     Args:
         dataset: a validated dataset.
-        work_root: folder holding stages; the oldest beyond the last few are removed.
+        work_root: folder holding stages.
 
     Returns:
-        The stage.
+        The stage; remove it with :func:`remove_stage` when the run that staged it ends.
     """
-    folder = Path(work_root) / f"{dataset.fingerprint}-{dataset.as_of.strftime('%Y%m%dT%H%M%S')}"
+    run = uuid.uuid4().hex[:8]
+    folder = Path(work_root) / f"{dataset.fingerprint}-{dataset.as_of.strftime('%Y%m%dT%H%M%S')}-{run}"
     stage = Stage(
         folder=folder.resolve(),
         source_dir=Path(dataset.data_dir).resolve(),
@@ -56,16 +60,33 @@ def stage_dataset(dataset: Dataset, work_root: Path) -> Stage:
         rows={name: len(frame) for name, frame in dataset.tables().items()},
         notes=[note.render() for note in dataset.report.notes],
     )
-    if not (folder / MARKER).exists():
 
-        def fill(tmp: Path) -> None:
-            for name, frame in dataset.tables().items():
-                frame.to_parquet(tmp / f"{name}.parquet", index=False)
-            (tmp / MARKER).write_text(json.dumps(_to_json(stage), indent=2), encoding="utf-8")
+    def fill(tmp: Path) -> None:
+        for name, frame in dataset.tables().items():
+            frame.to_parquet(tmp / f"{name}.parquet", index=False)
+        (tmp / MARKER).write_text(json.dumps(_to_json(stage), indent=2), encoding="utf-8")
 
-        replace_folder(folder, fill)
-    _prune(Path(work_root), keep=folder)
+    replace_folder(folder, fill)
     return stage
+
+
+def remove_stage(stage: Stage, keep: int = 0) -> None:
+    """Remove a stage when the run that staged it ends; with ``keep``, only stages beyond the newest ``keep``.
+
+    Pruning for ``keep`` only touches stages older than a day, so a run never removes the stage of
+    another run still going.
+    """
+    if keep <= 0:
+        shutil.rmtree(stage.folder, ignore_errors=True)
+        return
+    root = stage.folder.parent
+    stages = sorted(
+        (p for p in root.iterdir() if (p / MARKER).exists()), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    day_ago = time.time() - 86_400
+    for old in stages[keep:]:
+        if old.stat().st_mtime < day_ago:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def read_stage(folder: Path) -> Stage:
@@ -106,13 +127,3 @@ def _to_json(stage: Stage) -> dict:
         "rows": stage.rows,
         "notes": stage.notes,
     }
-
-
-def _prune(work_root: Path, keep: Path) -> None:
-    stages = sorted(
-        (p for p in work_root.iterdir() if (p / MARKER).exists() and p != keep),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    for old in stages[KEEP_STAGES - 1 :]:
-        shutil.rmtree(old, ignore_errors=True)
