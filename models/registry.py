@@ -8,9 +8,10 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
-from churnguard.core.config import Settings
+from churnguard.core.config import Settings, masked_uri
 from churnguard.core.errors import BadInputError
 from churnguard.features.build import LABEL
 from churnguard.models import metrics
@@ -41,13 +42,37 @@ class PromotionDecision:
         verdict = "promoted to champion" if self.promoted else "kept as challenger"
         return f"{self.model_name} v{self.version} {verdict}: {self.reason}"
 
+    def tags(self) -> dict[str, str]:
+        """The decision as model-version tags."""
+        tags = {
+            "promotion_decision": "promoted" if self.promoted else "not promoted",
+            "promotion_reason": self.reason,
+            "promotion_metric": self.metric,
+            "promotion_compared_on": self.compared_on,
+        }
+        if self.challenger_score is not None:
+            tags[f"challenger_{self.metric}"] = f"{self.challenger_score:.6f}"
+        if self.champion_score is not None:
+            tags[f"champion_{self.metric}"] = f"{self.champion_score:.6f}"
+            tags["compared_with_version"] = str(self.champion_version)
+        return tags
+
 
 def champion_version(client: MlflowClient, model_name: str):
-    """The champion's ModelVersion, or None when there is none."""
+    """The champion's ModelVersion, or None when the registry says there is none.
+
+    Only "no such registered model" or "no champion alias" mean no champion. Any other failure (an
+    unreachable or failing server, refused credentials) is raised: taken for "no champion", it would
+    promote the next model over a champion that exists.
+    """
     try:
-        return client.get_model_version_by_alias(model_name, CHAMPION)
-    except MlflowException:
-        return None
+        registered = client.get_registered_model(model_name)
+    except MlflowException as exc:
+        if exc.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            return None
+        raise
+    version = registered.aliases.get(CHAMPION)
+    return None if version is None else client.get_model_version(model_name, str(version))
 
 
 def load_model(model_uri: str) -> tuple[mlflow.pyfunc.PyFuncModel, ChurnModel]:
@@ -64,7 +89,7 @@ def load_champion(settings: Settings, client: MlflowClient):
     if version is None:
         raise NoChampionError(
             f"no model has the '{CHAMPION}' alias in registered model '{name}' "
-            f"(tracking store {settings.tracking.resolved_uri()}): train a model first: "
+            f"(tracking store {masked_uri(settings.tracking.resolved_uri())}): train a model first: "
             "churn train --data DIR, or run the Prefect deployment 'train-churn-model/weekly-training'"
         )
     pyfunc, model = load_model(f"models:/{name}@{CHAMPION}")
@@ -99,6 +124,24 @@ def last_training_cutoff(run) -> pd.Timestamp | None:
     return pd.Timestamp(value, tz="UTC") if value else None
 
 
+def register_version(client: MlflowClient, settings: Settings, model_uri: str, run_id: str) -> str:
+    """Register the run's model as a new version, or return the version already registered for that run.
+
+    A retried registration therefore never adds a second version of the same training. No alias moves
+    here: that is :func:`promote`'s last step.
+    """
+    name = settings.registry.model_name
+    try:
+        existing = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+    except MlflowException as exc:
+        if exc.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            raise
+        existing = []
+    if existing:
+        return str(min(int(v.version) for v in existing))
+    return str(mlflow.register_model(model_uri, name, tags={"run_id": run_id}).version)
+
+
 def register_and_promote(
     client: MlflowClient,
     settings: Settings,
@@ -108,21 +151,59 @@ def register_and_promote(
     challenger_probabilities: np.ndarray,
     force: bool = False,
 ) -> PromotionDecision:
-    """Register a new version as challenger and promote it when it beats the champion on unseen outcomes.
+    """:func:`register_version`, then :func:`promote` (one call for notebooks and tests)."""
+    version = register_version(client, settings, model_uri, run_id)
+    return promote(client, settings, version, run_id, evaluation, challenger_probabilities, force)
+
+
+def promote(
+    client: MlflowClient,
+    settings: Settings,
+    version: str,
+    run_id: str,
+    evaluation: pd.DataFrame,
+    challenger_probabilities: np.ndarray,
+    force: bool = False,
+) -> PromotionDecision:
+    """Make a registered version the challenger, and the champion when it beats the current one on unseen outcomes.
 
     ``evaluation`` holds the challenger's backtest test rows with their out-of-fold probabilities. The
     two models are compared on outcomes neither was fitted on: the test cutoffs after the champion's
     last training cutoff, the champion re-scored on them. When there are none (the champion saw all of
     them, e.g. a retrain on the same data), their backtest means over the same test cutoffs decide;
     when the folds differ too, nothing comparable exists and the champion stays. The first model is
-    always promoted, and ``force`` promotes anyway. The decision, both scores and the cutoffs compared
-    on are tags on the new version.
+    always promoted, and ``force`` promotes anyway.
+
+    The decision, both scores and the cutoffs compared on become tags of the version before any alias
+    moves, and the aliases move last: a failure on the way leaves them as they were, and a retry
+    re-applies the recorded decision instead of comparing the version with itself.
     """
+    name = settings.registry.model_name
+    recorded = client.get_model_version(name, version).tags
+    if "promotion_decision" in recorded:
+        decision = _recorded_decision(name, version, recorded, settings.promotion.primary_metric)
+    else:
+        decision = _decide(client, settings, version, run_id, evaluation, challenger_probabilities, force)
+        for key, value in decision.tags().items():
+            client.set_model_version_tag(name, version, key, value)
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    if decision.promoted:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    return decision
+
+
+def _decide(
+    client: MlflowClient,
+    settings: Settings,
+    version: str,
+    run_id: str,
+    evaluation: pd.DataFrame,
+    challenger_probabilities: np.ndarray,
+    force: bool,
+) -> PromotionDecision:
     name = settings.registry.model_name
     metric = settings.promotion.primary_metric
     current = champion_version(client, name)
-    version = mlflow.register_model(model_uri, name, tags={"run_id": run_id}).version
-    client.set_registered_model_alias(name, CHALLENGER, version)
     challenger_run = client.get_run(run_id)
     challenger_score = challenger_run.data.metrics.get(f"test_{metric}")
     decision = PromotionDecision(name, str(version), False, "", metric, challenger_score)
@@ -165,22 +246,26 @@ def register_and_promote(
             f"{decision.champion_score:.4f} (difference {gain:+.4f}, min gain {settings.promotion.min_gain}) "
             f"on {compared_on}"
         )
-    if decision.promoted:
-        client.set_registered_model_alias(name, CHAMPION, version)
-    tags = {
-        "promotion_decision": "promoted" if decision.promoted else "not promoted",
-        "promotion_reason": decision.reason,
-        "promotion_metric": metric,
-        "promotion_compared_on": compared_on,
-    }
-    if decision.challenger_score is not None:
-        tags[f"challenger_{metric}"] = f"{decision.challenger_score:.6f}"
-    if decision.champion_score is not None:
-        tags[f"champion_{metric}"] = f"{decision.champion_score:.6f}"
-        tags["compared_with_version"] = decision.champion_version
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, value)
     return decision
+
+
+def _recorded_decision(name: str, version: str, tags: dict[str, str], metric: str) -> PromotionDecision:
+    """The decision an earlier attempt wrote on the version (see :meth:`PromotionDecision.tags`)."""
+
+    def score(key: str) -> float | None:
+        return float(tags[key]) if key in tags else None
+
+    return PromotionDecision(
+        model_name=name,
+        version=version,
+        promoted=tags["promotion_decision"] == "promoted",
+        reason=tags.get("promotion_reason", ""),
+        metric=tags.get("promotion_metric", metric),
+        challenger_score=score(f"challenger_{metric}"),
+        champion_version=tags.get("compared_with_version"),
+        champion_score=score(f"champion_{metric}"),
+        compared_on=tags.get("promotion_compared_on", ""),
+    )
 
 
 def _fold_cutoffs(run) -> str | None:

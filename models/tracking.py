@@ -124,12 +124,38 @@ class TrackedRun:
     experiment_id: str
 
 
+RUN_KEY_TAG = "churnguard.run_key"  # one training, however often its logging is retried
+MODEL_URI_TAG = "churnguard.model_uri"  # written last: the run was logged completely
+
+
+def logged_run(run_key: str, experiment: str) -> TrackedRun | None:
+    """The completely logged run of this training in ``experiment``, if any.
+
+    Runs an earlier attempt left partial (no model URI tag: failed or killed while logging) are
+    deleted, so a retry leaves exactly one run per training.
+    """
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs([found.experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{run_key}'")
+    complete = [r for r in runs if r.info.status == "FINISHED" and MODEL_URI_TAG in r.data.tags]
+    for run in runs:
+        if run not in complete:
+            client.delete_run(run.info.run_id)
+    if not complete:
+        return None
+    run = complete[0]
+    return TrackedRun(run.info.run_id, run.data.tags[MODEL_URI_TAG], run.info.experiment_id)
+
+
 def log_training_run(
     result: TrainResult,
     settings: Settings,
     as_of: pd.Timestamp,
     fingerprint: str,
     training_frame: pd.DataFrame | None = None,
+    run_key: str | None = None,
 ) -> TrackedRun:
     """Log one training as one MLflow run and the model as a pyfunc artifact.
 
@@ -140,8 +166,15 @@ def log_training_run(
         fingerprint: content hash of the input data.
         training_frame: the rows the model was refitted on, logged as the training dataset (its
             schema and profile; default: the folds' test rows stand in).
+        run_key: identifies this training across retries: a run already logged completely under the
+            key is returned instead of logging a second one, and a partial one (a failed attempt) is
+            deleted first.
     """
     training_frame = result.evaluation[0] if training_frame is None else training_frame
+    if run_key is not None:
+        done = logged_run(run_key, settings.training.experiment)
+        if done is not None:
+            return done
     tags = {
         TRAINING_CUTOFF_TAG: str(result.refit_cutoffs[-1].date()),
         "as_of": str(as_of.date()),
@@ -149,6 +182,7 @@ def log_training_run(
         "git_commit": git_commit(),
         "churn_definition": settings.churn.definition,
         "horizon_days": str(settings.churn.horizon_days),
+        **({RUN_KEY_TAG: run_key} if run_key else {}),
     }
     with mlflow.start_run(run_name=f"train as_of={as_of.date()}", tags=tags) as run:
         mlflow.log_params(run_params(result, settings))
@@ -165,10 +199,14 @@ def log_training_run(
             warnings.filterwarnings("ignore", message=".*Inferred schema contains integer.*")
             evaluation, _ = result.evaluation
             for name, frame in (("train", training_frame), ("test", evaluation)):
-                dataset = mlflow.data.from_pandas(frame, name=f"{name} cutoffs", targets=LABEL)
+                # MLflow keeps the schema, a profile and a digest, never rows; without the id column
+                # not even its name says whose rows they were.
+                rows = frame.drop(columns="customer_id", errors="ignore")
+                dataset = mlflow.data.from_pandas(rows, name=f"{name} cutoffs", targets=LABEL)
                 mlflow.log_input(dataset, context="training" if name == "train" else "testing")
         _log_plots(result)
         info = log_churn_model(result.parts, evaluation)
+        mlflow.set_tag(MODEL_URI_TAG, info.model_uri)  # last: a run without it is a partial attempt
         return TrackedRun(
             run_id=run.info.run_id, model_uri=info.model_uri, experiment_id=run.info.experiment_id
         )

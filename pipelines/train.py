@@ -4,29 +4,34 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from datetime import date
 from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
 
 from churnguard.core.atomic import write_file_atomically
+from churnguard.core.config import Settings, masked_uri
 from churnguard.core.data.stage import Stage
 from churnguard.core.errors import InsufficientDataError
 from churnguard.features.build import FeatureSpec, build_training_set, discover_spec, training_plan
 from churnguard.features.source import source_from_parquet
+from churnguard.features.version import feature_code_version
 from churnguard.models.metrics import describe_measure
-from churnguard.models.registry import register_and_promote
-from churnguard.models.tracking import configure_tracking, log_training_run
-from churnguard.models.train import train_churn_model
+from churnguard.models.registry import promote as promote_version
+from churnguard.models.registry import register_version
+from churnguard.models.tracking import TrackedRun, configure_tracking, log_training_run
+from churnguard.models.train import TrainResult, train_churn_model
 from churnguard.pipelines.common import (
     EXTERNAL,
     as_of_text,
     fails_on_bad_input,
     run_settings,
     say,
-    validate_data,
+    staged_data,
 )
 
 HEADLINE_METRICS = ("pr_auc", "roc_auc", "lift_at_10", "capture_at_10", "expected_profit")
@@ -46,15 +51,21 @@ def training_overrides(
     return overrides
 
 
+def training_set_key(settings: Settings, fingerprint: str) -> str:
+    """Names a cached training set: the same data, settings and feature code, or it is built anew."""
+    relevant = settings.model_dump(mode="json", include={"features", "churn", "value"})
+    relevant["backtest_folds"] = settings.training.backtest_folds  # decides the cutoffs too
+    relevant["data"] = fingerprint
+    relevant["feature_code"] = feature_code_version()  # edited feature code never reuses an old set
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
+
+
 @task(name="build-training-set", timeout_seconds=3600, **EXTERNAL)
 def training_set_task(stage: Stage, config_file: str | None, overrides: dict) -> dict:
     """Features and labels for every labelled cutoff before as_of, written next to the staged data."""
     logger = get_run_logger()
     settings = run_settings(config_file, overrides)
-    relevant = settings.model_dump(mode="json", include={"features", "churn", "value"})
-    relevant["backtest_folds"] = settings.training.backtest_folds  # decides the cutoffs too
-    key = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
-    target = stage.folder / f"training_{key}.parquet"
+    target = stage.folder / f"training_{training_set_key(settings, stage.fingerprint)}.parquet"
     source = source_from_parquet(stage.folder, settings.features)
     spec = discover_spec(source)
     plan = training_plan(source, stage.as_of, settings)
@@ -74,30 +85,55 @@ def training_set_task(stage: Stage, config_file: str | None, overrides: dict) ->
     return {"path": str(target), "spec": spec.to_dict()}
 
 
-@task(name="train-and-register", timeout_seconds=7200, **EXTERNAL)
-def train_task(stage: Stage, training: dict, config_file: str | None, overrides: dict, promote: bool) -> dict:
-    """Train and evaluate, log one MLflow run, register the model and decide on promotion."""
+@task(name="train-model", timeout_seconds=7200, **EXTERNAL)
+def train_task(training: dict, config_file: str | None, overrides: dict) -> TrainResult:
+    """Backtest, choose and refit the model (no MLflow: a retry here never touches the store)."""
     logger = get_run_logger()
     settings = run_settings(config_file, overrides)
     frame = pd.read_parquet(training["path"])
     spec = FeatureSpec.from_dict(training["spec"])
-    result = train_churn_model(frame, settings, spec, progress=say(logger))
-    logger.info(f"Logging the run to MLflow at {settings.tracking.resolved_uri()} ...")
+    return train_churn_model(frame, settings, spec, progress=say(logger))
+
+
+@task(name="log-run", timeout_seconds=1800, **EXTERNAL)
+def log_task(
+    result: TrainResult, stage: Stage, training: dict, config_file: str | None, overrides: dict, run_key: str
+) -> TrackedRun:
+    """Log the training as one MLflow run; a retry finds the run by its key instead of logging another."""
+    logger = get_run_logger()
+    settings = run_settings(config_file, overrides)
+    logger.info(f"Logging the run to MLflow at {masked_uri(settings.tracking.resolved_uri())} ...")
+    configure_tracking(settings)
+    frame = pd.read_parquet(training["path"])
+    return log_training_run(result, settings, stage.as_of, stage.fingerprint, frame, run_key=run_key)
+
+
+@task(name="register-model", timeout_seconds=600, **EXTERNAL)
+def register_task(run: TrackedRun, config_file: str | None, overrides: dict) -> str:
+    """Register the run's model; a retry returns the version already registered for the run."""
+    settings = run_settings(config_file, overrides)
+    return register_version(configure_tracking(settings), settings, run.model_uri, run.run_id)
+
+
+@task(name="promote-model", timeout_seconds=1800, **EXTERNAL)
+def promote_task(
+    version: str,
+    run: TrackedRun,
+    result: TrainResult,
+    config_file: str | None,
+    overrides: dict,
+    promote: bool,
+) -> dict:
+    """Compare with the champion on unseen outcomes and move the aliases last."""
+    logger = get_run_logger()
+    settings = run_settings(config_file, overrides)
     client = configure_tracking(settings)
-    run = log_training_run(result, settings, stage.as_of, stage.fingerprint, training_frame=frame)
-    decision = register_and_promote(
-        client,
-        settings,
-        run.model_uri,
-        run.run_id,
-        *result.evaluation,
-        force=promote,
-    )
+    decision = promote_version(client, settings, version, run.run_id, *result.evaluation, force=promote)
     logger.info(f"MLflow run {run.run_id}: {decision.summary()}")
     return {
         "run_id": run.run_id,
         "experiment": settings.training.experiment,
-        "tracking_uri": settings.tracking.resolved_uri(),
+        "tracking_uri": masked_uri(settings.tracking.resolved_uri()),
         "model_name": decision.model_name,
         "version": decision.version,
         "promoted": decision.promoted,
@@ -138,21 +174,26 @@ def train_flow(
 ) -> dict:
     """Validate the data, train a churn model on temporal splits, track it in MLflow, promote if better."""
     overrides = training_overrides(horizon_days, experiment, n_trials)
-    stage = validate_data(data_dir, as_of_text(as_of), config_file)
-    training = training_set_task(stage, config_file, overrides)
-    summary = train_task(stage, training, config_file, overrides, promote)
-    create_table_artifact(
-        key="training-metrics",
-        table=metrics_table(summary["metrics"]),
-        description=f"Mean of {int(summary['metrics']['backtest_folds'])} backtest folds. {summary['decision']} "
-        f"(MLflow run {summary['run_id']})",
-    )
-    create_markdown_artifact(
-        key="training-decision",
-        markdown=f"# {summary['decision']}\n\nMLflow run `{summary['run_id']}` in experiment "
-        f"`{summary['experiment']}` at `{summary['tracking_uri']}`.\n",
-    )
-    return summary
+    with staged_data(data_dir, as_of_text(as_of), config_file) as stage:
+        training = training_set_task(stage, config_file, overrides)
+        result = train_task(training, config_file, overrides)
+        run = log_task(
+            result, stage, training, config_file, overrides, run_key=str(flow_run.id or uuid.uuid4())
+        )
+        version = register_task(run, config_file, overrides)
+        summary = promote_task(version, run, result, config_file, overrides, promote)
+        create_table_artifact(
+            key="training-metrics",
+            table=metrics_table(summary["metrics"]),
+            description=f"Mean of {int(summary['metrics']['backtest_folds'])} backtest folds. {summary['decision']} "
+            f"(MLflow run {summary['run_id']})",
+        )
+        create_markdown_artifact(
+            key="training-decision",
+            markdown=f"# {summary['decision']}\n\nMLflow run `{summary['run_id']}` in experiment "
+            f"`{summary['experiment']}` at `{summary['tracking_uri']}`.\n",
+        )
+        return summary
 
 
 if __name__ == "__main__":

@@ -28,20 +28,22 @@ NAME = "churnguard-churn"
 
 
 @pytest.fixture(scope="module")
-def story(runs, trained, weak):
+def story(runs, trained, weak, sample):
     """Register, in order: the weak model, the good one, the weak one again, the good one with a
-    minimum gain it cannot reach. Returns each decision by name."""
+    minimum gain it cannot reach (the last two logged as new runs: retrainings that came out the
+    same). Returns each decision by name."""
     settings = runs.settings
     strict = settings.model_copy(update={"promotion": PromotionSettings(min_gain=0.05)})
-    steps = [
-        ("first", runs.weak, weak, settings),
-        ("better", runs.good, trained, settings),
-        ("worse", runs.weak, weak, settings),
-        ("small gain", runs.good, trained, strict),
-    ]
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         client = configure_tracking(settings)
+        as_of, fingerprint = sample.dataset.as_of, sample.dataset.fingerprint
+        steps = [
+            ("first", runs.weak, weak, settings),
+            ("better", runs.good, trained, settings),
+            ("worse", log_training_run(weak, settings, as_of, fingerprint), weak, settings),
+            ("small gain", log_training_run(trained, settings, as_of, fingerprint), trained, strict),
+        ]
         return {
             name: register_and_promote(client, config, run.model_uri, run.run_id, *result.evaluation)
             for name, run, result, config in steps
@@ -98,13 +100,14 @@ def test_aliases_follow_the_decisions(story, tracking):
 def test_the_decision_and_both_scores_are_tags_on_the_version(story, tracking, runs):
     refused = tracking.get_model_version(NAME, "3").tags
     decision = story["worse"]
+    retrained_run = tracking.get_run(refused["run_id"])
     assert refused["promotion_decision"] == "not promoted"
     assert refused["promotion_reason"] == decision.reason
     assert refused["promotion_metric"] == "pr_auc"
     assert float(refused["challenger_pr_auc"]) == pytest.approx(decision.challenger_score, abs=1e-6)
     assert float(refused["champion_pr_auc"]) == pytest.approx(decision.champion_score, abs=1e-6)
     assert refused["compared_with_version"] == "2"
-    assert refused["run_id"] == runs.weak.run_id
+    assert refused["run_id"] != runs.weak.run_id and retrained_run.info.status == "FINISHED"
 
     first = tracking.get_model_version(NAME, "1").tags
     assert first["promotion_decision"] == "promoted"

@@ -106,6 +106,7 @@ def test_the_logged_signature_requires_every_feature(runs, tracking, trained):
 def test_a_second_run_with_another_setting_is_comparable_column_by_column(runs, tracking):
     good = tracking.get_run(runs.good.run_id)
     frame = mlflow.search_runs(experiment_ids=[good.info.experiment_id], order_by=["start_time ASC"])
+    frame = frame[frame["run_id"].isin([runs.good.run_id, runs.weak.run_id])]  # other tests log more
 
     assert frame["run_id"].tolist() == [runs.good.run_id, runs.weak.run_id]
     assert frame["params.training.max_rounds"].tolist() == ["150", "10"]
