@@ -380,8 +380,10 @@ def demo(
         else:
             console.print(f"Using the sample data already in {data}")
         pipeline(data=data, out_dir=out_dir, as_of=None, retrain=False, capacity=None, config=config)
+        from churnguard.core.config import masked_uri
+
         settings = load_settings(_config(config))
-        uri = settings.tracking.resolved_uri()
+        uri = masked_uri(settings.tracking.resolved_uri())
         out.print("\n[bold]Next steps[/]")
         out.print(f"  Risk lists:  {out_dir / 'risk_lists'}")
         out.print(f"  Reports:     {out_dir / 'reports'}  (open report.html in a browser)")
@@ -401,15 +403,14 @@ def runs(
     """List recent training runs with their key metrics and the current champion."""
 
     def body() -> None:
-        from churnguard.core.config import load_settings
+        from churnguard.core.config import load_settings, masked_uri
         from churnguard.models.runs import recent_runs
 
         settings = load_settings(_config(config))
         frame, champion = recent_runs(settings, limit, experiment)
         if frame.empty:
-            out.print(
-                f"No training runs yet in {settings.tracking.resolved_uri()}: run churn train --data DIR"
-            )
+            uri = masked_uri(settings.tracking.resolved_uri())
+            out.print(f"No training runs yet in {uri}: run churn train --data DIR")
             return
         table = Table(title=f"Recent runs in '{experiment or settings.training.experiment}'")
         for column in frame.columns:
@@ -421,6 +422,70 @@ def runs(
         # Piped output has no terminal width; do not squeeze the columns into 80 characters.
         (out if out.is_terminal else Console(width=160)).print(table)
         out.print(f"Champion: {champion}" if champion else "Champion: none yet")
+
+    _run(body)
+
+
+@app.command()
+def forget(
+    customer_id: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--customer-id", "-i", help="A customer to forget, as the data writes the id; repeatable."
+        ),
+    ] = None,
+    ids_file: Annotated[
+        Path | None, typer.Option("--ids-file", help="Text file of customer ids to forget, one a line.")
+    ] = None,
+    risk_lists: Annotated[
+        Path | None, typer.Option(help="Folder of risk lists (default output/risk_lists).")
+    ] = None,
+    reports: Annotated[Path | None, typer.Option(help="Folder of reports (default output/reports).")] = None,
+    files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--file", help="Another Parquet or CSV table to clean, e.g. from churn features; repeatable."
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Remove customers from every risk list, report table and staged copy of the data.
+
+    Tables are rewritten without the customers' rows and swapped in atomically; staged copies
+    (paths.work) holding them are deleted. Prints each file touched and the rows removed, never
+    the rows themselves. Run it again: it changes nothing. Exit 2 when no id is given or a file
+    cannot be read.
+    """
+
+    def body() -> None:
+        from churnguard.core.config import load_settings
+        from churnguard.core.forget import forget_customers, read_ids_file
+
+        ids = [*(customer_id or []), *(read_ids_file(ids_file) if ids_file else [])]
+        settings = load_settings(_config(config))
+        result = forget_customers(
+            ids,
+            outputs=[risk_lists or settings.paths.risk_lists, reports or settings.paths.reports],
+            work=settings.paths.work,
+            files=files or [],
+        )
+        if not result.touched:
+            out.print(
+                f"Nothing to remove: no row of the {result.ids:,} ids in {result.checked:,} files checked."
+            )
+            return
+        table = Table(title=f"Forgot {result.ids:,} customer ids")
+        for column, justify in (("file or folder", "left"), ("action", "left"), ("rows removed", "right")):
+            table.add_column(column, justify=justify)
+        for touched in result.touched:
+            table.add_row(str(touched.path), touched.action, f"{touched.rows:,}")
+        (out if out.is_terminal else Console(width=200)).print(table)
+        if any(t.action == "removed" for t in result.touched):
+            out.print("Removed pages showed rows of these customers: rebuild them with churn report.")
+        out.print(
+            f"Done: {result.rows:,} rows removed; {len(result.touched):,} files or folders changed "
+            f"of {result.checked:,} files checked."
+        )
 
     _run(body)
 

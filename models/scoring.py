@@ -12,7 +12,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from churnguard.core.atomic import replace_folder
+from churnguard.core.atomic import folder_lock, replace_folder
 from churnguard.core.config import RISK_TIERS, OutreachSettings, Settings, TierSettings
 from churnguard.models.package import ChurnModel
 from churnguard.models.playbook import suggest_actions
@@ -282,7 +282,9 @@ def write_risk_list(scored: ScoredList, out_dir: Path, as_of: pd.Timestamp) -> P
     """Write ``risk_list.parquet``, ``risk_list.csv`` (UTF-8 with BOM) and ``summary.json`` atomically.
 
     The folder ``out_dir/as_of=YYYY-MM-DD`` is built aside and swapped in, so a re-run replaces it
-    whole and a failed run leaves the previous list untouched.
+    whole and a failed run leaves the previous list untouched. Two runs for one date take turns
+    (:func:`churnguard.core.atomic.folder_lock`): the second waits for the first's swap, then
+    swaps in its own list, so the folder always holds one run's files, never a mix.
     """
     folder = Path(out_dir) / f"as_of={as_of.date()}"
 
@@ -293,5 +295,6 @@ def write_risk_list(scored: ScoredList, out_dir: Path, as_of: pd.Timestamp) -> P
         readable.to_csv(tmp / "risk_list.csv", index=False, encoding="utf-8-sig")
         (tmp / "summary.json").write_text(json.dumps(scored.summary, indent=2), encoding="utf-8")
 
-    replace_folder(folder, fill)
+    with folder_lock(folder):
+        replace_folder(folder, fill)
     return folder

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from churnguard.core.atomic import replace_folder
+from churnguard.core.atomic import folder_lock, replace_folder
 from churnguard.core.config import Settings
 from churnguard.core.data.dataset import Dataset
 from churnguard.reports.content import ReportContent, compute_content
@@ -79,7 +79,8 @@ def build_report(
         }
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
 
-    replace_folder(folder, fill)
+    with folder_lock(folder):  # two reports for one date take turns
+        replace_folder(folder, fill)
     html_path = folder / "report.html"
     return ReportResult(
         folder=folder,

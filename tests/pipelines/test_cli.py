@@ -24,7 +24,18 @@ def churn(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProc
 def test_help_lists_every_command_and_each_has_its_own_help(tmp_path: Path) -> None:
     result = churn("--help", cwd=tmp_path)
     assert result.returncode == 0
-    commands = ("generate", "validate", "features", "train", "score", "report", "pipeline", "demo", "runs")
+    commands = (
+        "generate",
+        "validate",
+        "features",
+        "train",
+        "score",
+        "report",
+        "pipeline",
+        "demo",
+        "runs",
+        "forget",
+    )
     for command in commands:
         assert command in result.stdout
         sub = churn(command, "--help", cwd=tmp_path)
