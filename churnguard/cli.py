@@ -451,10 +451,10 @@ def forget(
 ) -> None:
     """Remove customers from every risk list, report table and staged copy of the data.
 
-    Tables are rewritten without the customers' rows and swapped in atomically; staged copies
-    (paths.work) holding them are deleted. Prints each file touched and the rows removed, never
-    the rows themselves. Run it again: it changes nothing. Exit 2 when no id is given or a file
-    cannot be read.
+    Tables are rewritten without their rows and swapped in atomically.
+    Staged copies of the data (paths.work) that hold them are deleted.
+    Prints each file touched and the rows removed, never the rows themselves.
+    A second run changes nothing. Exit 2 when no id is given or a file cannot be read.
     """
 
     def body() -> None:
