@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from churnguard.core.config import RegistrySettings, Settings
 from churnguard.models.registry import CHALLENGER, CHAMPION, champion_version, promote, register_version
 from churnguard.models.tracking import MODEL_URI_TAG, RUN_KEY_TAG, configure_tracking, log_training_run
-from tests.pipelines.servers import BIN, free_port, start_server, stop_server
+from tests.pipelines.servers import free_port, mlflow_server_command, start_server, stop_server
 
 
 def _registry(settings: Settings, name: str) -> Settings:
@@ -69,20 +69,7 @@ def test_retries_register_one_version_and_repeat_the_recorded_decision(runs, tra
 def mlflow_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     """A real `mlflow server` on 127.0.0.1 that the test can stop and start again on the same store."""
     port = free_port()
-    command = [
-        str(BIN / "mlflow"),
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--backend-store-uri",
-        f"sqlite:///{tmp_path / 'server.db'}",
-        "--artifacts-destination",
-        str(tmp_path / "server-artifacts"),
-    ]
+    command = mlflow_server_command(port, tmp_path)
     url = f"http://127.0.0.1:{port}"
     # Fail fast on a stopped server instead of MLflow's default minutes of retries.
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")

@@ -112,6 +112,24 @@ def new_password() -> str:
     return secrets.token_urlsafe(18)
 
 
+def mlflow_server_command(port: int, store: Path) -> list[str]:
+    """`mlflow server` on 127.0.0.1:``port``: SQLite backend and proxied artifacts in ``store``."""
+    return [
+        str(BIN / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{store / 'server.db'}",
+        "--artifacts-destination",
+        str(store / "server-artifacts"),
+    ]
+
+
 def start_mlflow_auth_server(folder: Path, env: dict) -> tuple[subprocess.Popen, str]:
     """`mlflow server --app-name basic-auth` on a free port, in ``folder``, as README.md starts it.
 

@@ -11,7 +11,7 @@ import pytest
 
 from churnguard.pipelines.score import score_flow
 from churnguard.pipelines.train import train_flow
-from tests.pipelines.servers import BIN, free_port, start_server, stop_server
+from tests.pipelines.servers import free_port, mlflow_server_command, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 
@@ -22,20 +22,7 @@ def mlflow_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     port = free_port()
     artifacts = tmp_path / "server-artifacts"
     server = start_server(
-        [
-            str(BIN / "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination",
-            str(artifacts),
-        ],
+        mlflow_server_command(port, tmp_path),
         dict(os.environ),
         tmp_path / "mlflow-server.log",
         f"http://127.0.0.1:{port}/health",
