@@ -131,12 +131,7 @@ def register_version(client: MlflowClient, settings: Settings, model_uri: str, r
     here: that is :func:`promote`'s last step.
     """
     name = settings.registry.model_name
-    try:
-        existing = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
-    except MlflowException as exc:
-        if exc.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
-            raise
-        existing = []
+    existing = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
     if existing:
         return str(min(int(v.version) for v in existing))
     return str(mlflow.register_model(model_uri, name, tags={"run_id": run_id}).version)

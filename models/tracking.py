@@ -139,14 +139,15 @@ def logged_run(run_key: str, experiment: str) -> TrackedRun | None:
     if found is None:
         return None
     runs = client.search_runs([found.experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{run_key}'")
-    complete = [r for r in runs if r.info.status == "FINISHED" and MODEL_URI_TAG in r.data.tags]
+    complete = None
     for run in runs:
-        if run not in complete:
+        if complete is None and run.info.status == "FINISHED" and MODEL_URI_TAG in run.data.tags:
+            complete = run
+        else:
             client.delete_run(run.info.run_id)
-    if not complete:
+    if complete is None:
         return None
-    run = complete[0]
-    return TrackedRun(run.info.run_id, run.data.tags[MODEL_URI_TAG], run.info.experiment_id)
+    return TrackedRun(complete.info.run_id, complete.data.tags[MODEL_URI_TAG], complete.info.experiment_id)
 
 
 def log_training_run(
