@@ -59,6 +59,19 @@ def test_clean_directory_validates(tmp_path: Path) -> None:
 
 
 BAD_INPUTS = {
+    # pandas renames a repeated CSV header ("customer_id.1"): 25,200 rows once became one customer.
+    "doubled id column in a CSV header": (
+        {"transactions.csv": "customer_id,ts,amount,customer_id\n1,2024-01-05,10,2\n2,2024-01-06,20,3\n"},
+        Problem("transactions", "transactions.csv", "customer_id", "column appears more than once", 0),
+    ),
+    "doubled amount column in a CSV header": (
+        {"transactions.csv": "customer_id,ts,amount,amount\n1,2024-01-05,10,99\n2,2024-01-06,20,99\n"},
+        Problem("transactions", "transactions.csv", "amount", "column appears more than once", 0),
+    ),
+    "doubled attribute in a CSV header": (
+        {"customers.csv": "customer_id,region,region\n1,north,south\n2,south,north\n"},
+        Problem("customers", "customers.csv", "region", "column appears more than once", 0),
+    ),
     "missing required table": (
         {"transactions.csv": None},
         Problem(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,11 @@ def read_raw_table(path: Path, spec: TableSpec, mapping: dict[str, str] | None =
         frame = pd.read_csv(
             path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig", engine="pyarrow"
         )
+        # pandas renames a repeated header ("customer_id" twice -> "customer_id.1"), which would
+        # hide it; the names as written let validation report the doubled column.
+        header = _csv_header(path)
+        if len(header) == len(frame.columns):
+            frame.columns = header
     else:
         frame = pd.read_parquet(path)
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -64,3 +70,8 @@ def read_raw_table(path: Path, spec: TableSpec, mapping: dict[str, str] | None =
     if not spec.keep_extra:
         frame = frame[[c for c in frame.columns if c in spec.known_columns]]
     return RawTable(spec=spec, path=path, frame=frame.reset_index(drop=True))
+
+
+def _csv_header(path: Path) -> list[str]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return next(csv.reader(handle), [])
