@@ -11,22 +11,11 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
+from churnguard.core.config import REASON_KINDS
 from churnguard.features.build import FeatureSpec
 from churnguard.features.engagement import NPS_EVENT, event_slug
 
-FAMILIES = (
-    "recency",
-    "frequency",
-    "monetary",
-    "rhythm",
-    "trend",
-    "engagement",
-    "service",
-    "nps",
-    "subscription",
-    "attribute",
-    "segment",
-)
+FAMILIES = REASON_KINDS  # a reason's kind is its feature's family
 # days: a duration; count: how many; amount: money; ratio: a quotient; score: a bounded grade;
 # flag: 0/1; category: text; probability: a chance from 0 to 1; number: any other number (event
 # values, numeric attributes, expected counts).

@@ -21,7 +21,9 @@ from __future__ import annotations
 import ibis
 from ibis.expr.types import Table
 
-SEGMENTS = ("Champions", "Can't lose them", "Loyal", "New", "Potential", "At risk", "Hibernating", "Lost")
+from churnguard.core.config import RFM_SEGMENTS
+
+SEGMENTS = RFM_SEGMENTS
 NEW_CUSTOMER_DAYS = 90
 _NEVER = 1e9  # recency of a customer who never bought: ranks below everyone
 

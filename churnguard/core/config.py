@@ -9,6 +9,7 @@ created at import time: call :func:`load_settings` when a command starts.
 
 from __future__ import annotations
 
+import difflib
 import os
 from contextvars import ContextVar
 from pathlib import Path
@@ -146,6 +147,31 @@ class ValueSettings(BaseModel):
 
 # Risk tiers, riskiest first: the one list every layer names them by (scoring, playbook, report).
 RISK_TIERS = ("critical", "high", "medium", "low")
+# Feature families, which are also the kinds of reasons a playbook rule can ask for.
+REASON_KINDS = (
+    "recency",
+    "frequency",
+    "monetary",
+    "rhythm",
+    "trend",
+    "engagement",
+    "service",
+    "nps",
+    "subscription",
+    "attribute",
+    "segment",
+)
+RFM_SEGMENTS = ("Champions", "Can't lose them", "Loyal", "New", "Potential", "At risk", "Hibernating", "Lost")
+
+
+def _known(values: list[str], known: tuple[str, ...], what: str) -> list[str]:
+    """``values`` when each is one of ``known``; else an error naming the stranger and its nearest match."""
+    for value in values:
+        if value not in known:
+            near = difflib.get_close_matches(value, known, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            raise ValueError(f"unknown {what} {value!r}: {hint}({what}s: {', '.join(known)})")
+    return values
 
 
 class OutreachSettings(BaseModel):
@@ -155,6 +181,11 @@ class OutreachSettings(BaseModel):
     control_share: float = Field(0.1, ge=0, lt=1, description="Random share of candidates held out.")
     eligible_tiers: list[str] = Field(default_factory=lambda: list(RISK_TIERS[:2]))
     seed: int = 7
+
+    @field_validator("eligible_tiers")
+    @classmethod
+    def _known_tiers(cls, value: list[str]) -> list[str]:
+        return _known(value, RISK_TIERS, "tier")
 
 
 class PromotionSettings(BaseModel):
@@ -222,6 +253,27 @@ class PlaybookRule(BaseModel):
     min_value: float | None = None
     max_value: float | None = None
 
+    @field_validator("reason_kinds")
+    @classmethod
+    def _known_kinds(cls, value: list[str]) -> list[str]:
+        return _known(value, REASON_KINDS, "reason kind")
+
+    @field_validator("segments")
+    @classmethod
+    def _known_segments(cls, value: list[str]) -> list[str]:
+        return _known(value, RFM_SEGMENTS, "segment")
+
+    @field_validator("tiers")
+    @classmethod
+    def _known_tiers(cls, value: list[str]) -> list[str]:
+        return _known(value, RISK_TIERS, "tier")
+
+    @property
+    def catches_all(self) -> bool:
+        """No condition: every customer that reaches this rule matches it."""
+        conditions = (self.reason_kinds, self.segments, self.tiers)
+        return not any(conditions) and self.min_value is None and self.max_value is None
+
 
 def _default_playbook() -> list[PlaybookRule]:
     at_risk = list(RISK_TIERS[:3])
@@ -274,6 +326,17 @@ class ScoringSettings(BaseModel):
         description="Cap on exactly explained rows, highest risk first (exact TreeSHAP is ~30x slower).",
     )
     batch_rows: int = Field(200_000, gt=0, description="Rows scored per batch (bounds memory).")
+
+    @field_validator("playbook")
+    @classmethod
+    def _ends_in_a_catch_all(cls, value: list[PlaybookRule]) -> list[PlaybookRule]:
+        # Without one, customers no rule matches (outreach ones included) would get no action at all.
+        if not value or not value[-1].catches_all:
+            raise ValueError(
+                "the playbook must end with a rule without conditions (a catch-all), so that every "
+                "customer gets an action; e.g. {name: other, action: Automated retention email}"
+            )
+        return value
 
 
 class ReportSettings(BaseModel):

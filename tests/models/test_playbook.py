@@ -85,11 +85,13 @@ scoring:
     - name: everyone at risk
       action: Newsletter mit Gutschein
       tiers: [critical, high]
+    - name: the rest
+      action: Keine Ansprache
 """,
         encoding="utf-8",
     )
     rules = load_settings(config).scoring.playbook
-    assert [r.name for r in rules] == ["unhappy big spenders", "everyone at risk"]
+    assert [r.name for r in rules] == ["unhappy big spenders", "everyone at risk", "the rest"]
     kinds = [["nps"], ["nps"], ["recency"], ["recency"]]
     actions, _ = apply(
         rules, kinds, ["Lost"] * 4, ["high", "high", "critical", "low"], [250.0, 150.0, 900.0, 900.0]
@@ -98,8 +100,46 @@ scoring:
         "Rückruf durch die Filialleitung",
         "Newsletter mit Gutschein",
         "Newsletter mit Gutschein",
-        NO_ACTION,
+        "Keine Ansprache",
     ]
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (
+            "{name: a, action: b, reason_kinds: [servce]}",
+            "unknown reason kind 'servce': did you mean 'service'?",
+        ),
+        ("{name: a, action: b, tiers: [critcal]}", "unknown tier 'critcal': did you mean 'critical'?"),
+        ("{name: a, action: b, segments: [Loyl]}", "unknown segment 'Loyl': did you mean 'Loyal'?"),
+    ],
+)
+def test_a_misspelt_kind_tier_or_segment_is_a_config_error(tmp_path, rule, message):
+    # Accepted before: every customer, the outreach group included, got "No action".
+    config = tmp_path / "churnguard.yaml"
+    config.write_text(
+        f"scoring:\n  playbook:\n    - {rule}\n    - {{name: rest, action: c}}\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_settings(config)
+    assert message in str(error.value) and "churnguard.yaml" in str(error.value)
+
+
+def test_a_playbook_without_a_catch_all_is_refused(tmp_path):
+    config = tmp_path / "churnguard.yaml"
+    config.write_text(
+        "scoring:\n  playbook:\n    - {name: big, action: Call, min_value: 100, tiers: [critical]}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="must end with a rule without conditions"):
+        load_settings(config)
+
+
+def test_a_misspelt_eligible_tier_is_a_config_error(monkeypatch):
+    monkeypatch.setenv("CHURNGUARD_OUTREACH__ELIGIBLE_TIERS", '["critical", "hihg"]')
+    with pytest.raises(ConfigError, match="unknown tier 'hihg': did you mean 'high'"):
+        load_settings(None)
 
 
 def test_a_misspelt_rule_key_is_a_config_error(tmp_path):
