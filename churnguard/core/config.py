@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
@@ -440,6 +441,7 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of sections at the top level")
         values = loaded
+    _check_environment_sections(os.environ)
     token = _FILE_VALUES.set(values)
     try:
         return Settings(**overrides)
@@ -452,6 +454,30 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         raise ConfigError(f"invalid settings (from {source}):\n{_describe(exc)}") from exc
     finally:
         _FILE_VALUES.reset(token)
+
+
+# CHURNGUARD_ variables that are not settings: the project folder a Prefect worker enters.
+_OTHER_VARIABLES = {"CHURNGUARD_PROJECT_DIR"}
+
+
+def _check_environment_sections(environment: Mapping[str, str]) -> None:
+    """An unknown section in a ``CHURNGUARD_`` variable is an error, not a silently ignored setting.
+
+    pydantic-settings drops variables whose section names no field (``CHURNGUARD_OUTRECH__CAPACITY``);
+    unknown keys inside a known section are already refused by the section itself.
+    """
+    sections = set(Settings.model_fields)
+    for name in sorted(environment):
+        if not name.upper().startswith("CHURNGUARD_") or name.upper() in _OTHER_VARIABLES:
+            continue
+        section = name[len("CHURNGUARD_") :].split("__", 1)[0].lower()
+        if section not in sections:
+            near = difflib.get_close_matches(section, sorted(sections), n=1)
+            hint = f"did you mean CHURNGUARD_{near[0].upper()}__...? " if near else ""
+            raise ConfigError(
+                f"environment variable {name}: unknown settings section {section!r}: {hint}"
+                f"(sections: {', '.join(sorted(sections))})"
+            )
 
 
 def _describe(exc: ValidationError) -> str:

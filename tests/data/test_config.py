@@ -132,3 +132,26 @@ def test_missing_explicit_config_file_raises(tmp_path: Path) -> None:
 def test_malformed_file_raises_config_error(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
         load_settings(write_config(tmp_path, text))
+
+
+def test_an_unknown_environment_section_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ignored before: the capacity silently stayed at its default.
+    monkeypatch.setenv("CHURNGUARD_OUTRECH__CAPACITY", "60")
+    with pytest.raises(
+        ConfigError, match="CHURNGUARD_OUTRECH__CAPACITY: unknown settings section 'outrech'"
+    ) as error:
+        load_settings(None)
+    assert "did you mean CHURNGUARD_OUTREACH__" in str(error.value)
+
+
+def test_an_unknown_key_of_a_known_environment_section_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHURNGUARD_OUTREACH__CAPACTY", "60")
+    with pytest.raises(ConfigError, match="capacty"):
+        load_settings(None)
+
+
+def test_the_project_folder_variable_is_not_a_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CHURNGUARD_PROJECT_DIR", str(tmp_path))
+    assert load_settings(None).outreach.capacity is None
