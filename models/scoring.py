@@ -52,6 +52,9 @@ def risk_tiers(probabilities: np.ndarray, settings: TierSettings) -> np.ndarray:
     return np.select(cuts, RISK_TIERS[:3], default=RISK_TIERS[3]).astype(object)
 
 
+CONTROL_ACTION = "Control: do not contact (held out to measure the save rate)"
+
+
 def assign_groups(risk: pd.DataFrame, outreach: OutreachSettings, as_of: pd.Timestamp) -> np.ndarray:
     """``outreach``, ``control`` or ``none`` per row.
 
@@ -157,6 +160,9 @@ def score_customers(
     actions, rules = suggest_actions(
         settings.scoring.playbook, kinds, risk["rfm_segment"], risk["risk_tier"], risk["customer_value"]
     )
+    # The control group is the measure of the save rate: nobody may read an action on its rows.
+    control = (risk["group"] == "control").to_numpy()
+    actions[control], rules[control] = CONTROL_ACTION, "control"
     risk["suggested_action"] = actions
     risk["model_name"] = model_name
     risk["model_version"] = str(model_version)

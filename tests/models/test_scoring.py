@@ -15,7 +15,7 @@ from churnguard.features.build import feature_names
 from churnguard.models.playbook import NO_ACTION
 from churnguard.models.reasons import explain
 from churnguard.models.registry import NoChampionError, load_champion
-from churnguard.models.scoring import assign_groups, check_signature, risk_tiers
+from churnguard.models.scoring import CONTROL_ACTION, assign_groups, check_signature, risk_tiers
 from churnguard.models.tracking import configure_tracking
 from tests.models import scoring_fixtures
 from tests.models.scoring_fixtures import CAPACITY, ScoringWorld
@@ -88,9 +88,21 @@ def test_every_critical_and_high_row_has_a_reason_and_an_action(scoring_world: S
     top = risk[risk["risk_tier"].isin(["critical", "high"])]
     assert len(top) >= 0.15 * len(risk) - 1
     assert top["reason_1"].map(lambda t: isinstance(t, str) and len(t) > 0).all()
-    quiet = {NO_ACTION, "No outreach: keep in regular communication"}
-    assert top["suggested_action"].map(lambda a: isinstance(a, str) and a not in quiet).all()
+    quiet = {NO_ACTION, "No outreach: keep in regular communication", CONTROL_ACTION}
+    callable_rows = top[top["group"] != "control"]
+    assert callable_rows["suggested_action"].map(lambda a: isinstance(a, str) and a not in quiet).all()
     assert risk["suggested_action"].notna().all()
+
+
+def test_control_rows_say_do_not_contact_and_carry_no_action(scoring_world: ScoringWorld):
+    # Before, control rows carried "Account manager call ...", which invites someone to call them.
+    scored = scoring_world.scored
+    risk = scored.risk_list
+    control = risk["group"] == "control"
+    assert control.sum() > 0
+    assert (risk.loc[control, "suggested_action"] == CONTROL_ACTION).all()
+    assert not (risk.loc[~control, "suggested_action"] == CONTROL_ACTION).any()
+    assert scored.summary["actions"]["control"] == int(control.sum())
 
 
 def test_reasons_fill_slots_in_order_without_repeating(scoring_world: ScoringWorld):
