@@ -27,6 +27,10 @@ from churnguard.models.train import TrainResult
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+# Tells MLflow 3's UI this experiment trains models: it opens on the runs, not on GenAI traces.
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def configure_tracking(settings: Settings) -> MlflowClient:
     """Point MLflow at the configured store (embedded SQLite by default) and ensure the experiment exists.
 
@@ -44,8 +48,12 @@ def configure_tracking(settings: Settings) -> MlflowClient:
         mlflow.set_registry_uri(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     name = settings.training.experiment
-    if client.get_experiment_by_name(name) is None:
-        client.create_experiment(name, artifact_location=artifact_location)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        client.create_experiment(name, artifact_location=artifact_location, tags=EXPERIMENT_TAGS)
+    elif any(experiment.tags.get(k) != v for k, v in EXPERIMENT_TAGS.items()):
+        for key, value in EXPERIMENT_TAGS.items():
+            client.set_experiment_tag(experiment.experiment_id, key, value)
     mlflow.set_experiment(name)
     return client
 
@@ -185,7 +193,7 @@ def log_training_run(
         "horizon_days": str(settings.churn.horizon_days),
         **({RUN_KEY_TAG: run_key} if run_key else {}),
     }
-    with mlflow.start_run(run_name=f"train as_of={as_of.date()}", tags=tags) as run:
+    with mlflow.start_run(run_name=run_name(result, settings, as_of), tags=tags) as run:
         mlflow.log_params(run_params(result, settings))
         mlflow.log_metrics({k: v for k, v in result.metrics.items() if pd.notna(v)})
         mlflow.log_metrics({f"test_auc_{_metric_key(k)}": v for k, v in result.segment_auc.items()})
@@ -211,6 +219,18 @@ def log_training_run(
         return TrackedRun(
             run_id=run.info.run_id, model_uri=info.model_uri, experiment_id=run.info.experiment_id
         )
+
+
+def run_name(result: TrainResult, settings: Settings, as_of: pd.Timestamp) -> str:
+    """A name that tells runs apart in MLflow's list: date, result, definition and when it ran.
+
+    e.g. ``2026-10-31 PR AUC 0.839 inactivity 90d (11-30 05:21 UTC)``.
+    """
+    started = pd.Timestamp.now(tz="UTC").strftime("%m-%d %H:%M")
+    return (
+        f"{as_of.date()} PR AUC {result.metrics['test_pr_auc']:.3f} "
+        f"{settings.churn.definition} {settings.churn.horizon_days}d ({started} UTC)"
+    )
 
 
 def _metric_key(label: str) -> str:

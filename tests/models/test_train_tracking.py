@@ -73,6 +73,20 @@ def test_tags_name_the_data_code_and_churn_definition(good_run, sample):
     assert tags["horizon_days"] == "90"
 
 
+def test_runs_are_named_apart_and_the_experiment_opens_on_them(runs, tracking, sample, trained, weak):
+    # Before, every run was "train as_of=2026-10-31" and the UI opened on GenAI traces.
+    names = [tracking.get_run(r.run_id).info.run_name for r in (runs.good, runs.weak)]
+    as_of = str(sample.dataset.as_of.date())
+    for name, result in zip(names, (trained, weak), strict=True):
+        assert re.fullmatch(
+            rf"{as_of} PR AUC {result.metrics['test_pr_auc']:.3f} inactivity 90d \(\d\d-\d\d \d\d:\d\d UTC\)",
+            name,
+        ), name
+    assert names[0] != names[1]
+    experiment = tracking.get_experiment(tracking.get_run(runs.good.run_id).info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
 def test_training_and_test_sets_are_logged_as_datasets(good_run, trained):
     inputs = {}
     for item in good_run.inputs.dataset_inputs:
