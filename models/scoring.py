@@ -19,7 +19,8 @@ from churnguard.models.playbook import suggest_actions
 from churnguard.models.reasons import MAX_REASONS, Explanations, explain
 from churnguard.models.value import customer_value
 
-CSV_DECIMALS = {"churn_probability": 6, "percentile": 4, "customer_value": 2, "value_at_risk": 2}
+# What a person reads in a spreadsheet; risk_list.parquet keeps full precision for systems.
+CSV_DECIMALS = {"churn_probability": 3, "percentile": 1, "customer_value": 2, "value_at_risk": 2}
 SIGNATURE_ROWS = 1_000  # rows on which the pyfunc enforces the model signature
 RISK_LIST_COLUMNS = [
     "customer_id",

@@ -112,9 +112,16 @@ def test_csv_is_utf8_with_bom_and_reads_back_to_the_same_rows(scoring_world: Sco
     assert back["model_version"].astype(str).tolist() == risk["model_version"].tolist()
     for column in TEXT:
         assert back[column].fillna("").tolist() == risk[column].fillna("").tolist(), column
-    for column, decimals in CSV_DECIMALS.items():  # money to the cent, probabilities to 6 decimals
+    for column, decimals in CSV_DECIMALS.items():  # money to the cent, probabilities to 3 decimals
         half_unit = 0.5 * 10.0**-decimals + 1e-9
         np.testing.assert_allclose(back[column], risk[column], rtol=0, atol=half_unit, err_msg=column)
+    # What a person reads: no "0.998241" or "99.9737" (before), full precision stays in Parquet.
+    text = pd.read_csv(folder / "risk_list.csv", encoding="utf-8-sig", dtype=str)
+    assert text["churn_probability"].str.fullmatch(r"[01]\.\d{1,3}|[01]").all()
+    assert text["percentile"].str.fullmatch(r"\d{1,3}\.\d").all()
+    assert pd.read_parquet(folder / "risk_list.parquet")["churn_probability"].equals(
+        risk["churn_probability"]
+    )
 
 
 def test_a_rerun_replaces_the_folder_whole(scoring_world: ScoringWorld, tmp_path):
