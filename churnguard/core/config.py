@@ -55,6 +55,19 @@ class AttributeSettings(BaseModel):
     )
 
 
+class CsvSettings(BaseModel):
+    """How CSV files are written: spreadsheet exports in much of Europe use ``;`` and ``12,50``."""
+
+    delimiter: str = Field(",", min_length=1, max_length=1, description="Field separator, e.g. ';'.")
+    decimal: Literal[".", ","] = Field(".", description="Decimal mark of numbers in CSV files.")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CsvSettings:
+        if self.delimiter == self.decimal:
+            raise ValueError(f"the delimiter and the decimal mark cannot both be {self.delimiter!r}")
+        return self
+
+
 class DataSettings(BaseModel):
     """How a data directory is read."""
 
@@ -66,6 +79,7 @@ class DataSettings(BaseModel):
     )
     example_rows: int = Field(5, ge=1, description="Example rows shown per validation problem.")
     attributes: AttributeSettings = Field(default_factory=AttributeSettings)
+    csv: CsvSettings = Field(default_factory=CsvSettings)
 
     @field_validator("timezone")
     @classmethod

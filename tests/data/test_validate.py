@@ -384,3 +384,36 @@ def test_render_lists_file_column_count_and_examples(tmp_path: Path) -> None:
         "- transactions.csv, column 'amount': not a number (1 row)",
         "    line 3: amount='abc'",
     ]
+
+
+SEMICOLONS = "customer_id;ts;amount\n1;2024-01-05;12,50\n2;2024-01-06;1.234,50\n"
+
+
+def test_a_semicolon_file_is_named_as_such_when_the_options_are_missing(tmp_path: Path) -> None:
+    # Before: "CSV parse error: Expected 1 columns, got 2" and nothing else.
+    [problem] = fatal_problems(write_dir(tmp_path / "d", {"transactions.csv": SEMICOLONS}))
+    assert problem.file == "transactions.csv"
+    assert "the file looks ';'-separated, not ','" in problem.message
+    assert "data.csv.delimiter: ';'" in problem.message and "data.csv.decimal: ','" in problem.message
+
+
+def test_a_semicolon_header_without_commas_in_the_rows_is_named_too(tmp_path: Path) -> None:
+    # Before: "required column missing ... columns found: customer_id;ts;amount".
+    files = {"transactions.csv": "customer_id;ts;amount\n1;2024-01-05;12\n"}
+    [problem] = fatal_problems(write_dir(tmp_path / "d", files))
+    assert problem.message.startswith("the header reads as one column; the file looks ';'-separated")
+
+
+def test_semicolons_and_decimal_commas_load_with_the_csv_options(tmp_path: Path) -> None:
+    folder = write_dir(
+        tmp_path / "d",
+        {
+            "transactions.csv": SEMICOLONS,
+            "customers.csv": None,
+            "events.csv": None,
+            "subscriptions.csv": None,
+        },
+    )
+    settings = DataSettings(csv={"delimiter": ";", "decimal": ","})
+    data = load_dataset(folder, settings)
+    assert data.transactions["amount"].tolist() == [12.5, 1234.5]

@@ -157,7 +157,7 @@ def load_dataset(
         # The same bytes read in another timezone or with another mapping are other data.
         fingerprint=fingerprint_files(
             list(validated.files.values()),
-            salt=settings.model_dump_json(include={"timezone", "columns", "attributes"}),
+            salt=settings.model_dump_json(include={"timezone", "columns", "attributes", "csv"}),
         ),
         report=report,
     )

@@ -75,14 +75,20 @@ def _localize(values: pd.Series, timezone: str) -> pd.Series:
     return localized.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
 
 
-def parse_numbers(values: pd.Series) -> pd.Series:
-    """float64 values; NaN where missing or not a finite number."""
+def parse_numbers(values: pd.Series, decimal: str = ".") -> pd.Series:
+    """float64 values; NaN where missing or not a finite number.
+
+    With ``decimal=","`` text is read as written in much of Europe: ``12,50`` and ``1.234,50``
+    (a dot followed by three digits is a thousands separator there).
+    """
     if pd.api.types.is_bool_dtype(values.dtype):
         return pd.Series(np.nan, index=values.index)
     if pd.api.types.is_numeric_dtype(values.dtype):
         numbers = values.astype("float64")
     else:
         text = values.astype("string").str.strip()
+        if decimal == ",":
+            text = text.str.replace(r"(?<=\d)\.(?=\d{3}(?!\d))", "", regex=True).str.replace(",", ".")
         numbers = _cast_where(text, text.str.fullmatch(_NUMBER), pa.float64())
     return numbers.where(np.isfinite(numbers))
 

@@ -42,24 +42,33 @@ def find_table_file(data_dir: Path, name: str) -> Path | None:
     return None
 
 
-def read_raw_table(path: Path, spec: TableSpec, mapping: dict[str, str] | None = None) -> RawTable:
+def read_raw_table(
+    path: Path, spec: TableSpec, mapping: dict[str, str] | None = None, delimiter: str = ","
+) -> RawTable:
     """Read one table file and rename the user's columns to churnguard's.
 
     Args:
         path: the ``.parquet`` or ``.csv`` file.
         spec: the table's contract.
         mapping: the user's column name -> churnguard's column name.
+        delimiter: the CSV field separator.
 
     Returns:
         The raw table; unknown columns are dropped unless the table keeps attributes.
     """
     if path.suffix == ".csv":
         frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig", engine="pyarrow"
+            path,
+            sep=delimiter,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            encoding="utf-8-sig",
+            engine="pyarrow",
         )
         # pandas renames a repeated header ("customer_id" twice -> "customer_id.1"), which would
         # hide it; the names as written let validation report the doubled column.
-        header = _csv_header(path)
+        header = _csv_header(path, delimiter)
         if len(header) == len(frame.columns):
             frame.columns = header
     else:
@@ -72,6 +81,18 @@ def read_raw_table(path: Path, spec: TableSpec, mapping: dict[str, str] | None =
     return RawTable(spec=spec, path=path, frame=frame.reset_index(drop=True))
 
 
-def _csv_header(path: Path) -> list[str]:
+def _csv_header(path: Path, delimiter: str) -> list[str]:
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        return next(csv.reader(handle), [])
+        return next(csv.reader(handle, delimiter=delimiter), [])
+
+
+def other_delimiter(path: Path, delimiter: str) -> str | None:
+    """The separator a CSV file's first line seems to use instead of ``delimiter``, if any."""
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace") as handle:
+            line = handle.readline()
+    except OSError:
+        return None
+    counts = {sep: line.count(sep) for sep in (";", "\t", "|", ",") if sep != delimiter}
+    best = max(counts, key=counts.get)
+    return best if counts[best] > line.count(delimiter) else None

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from churnguard.core.config import DataSettings
+from churnguard.core.config import CsvSettings, DataSettings
 from churnguard.core.data.contract import NULLABLE_COLUMNS, TABLES, TableSpec
 from churnguard.core.data.parse import (
     IdKind,
@@ -28,7 +28,7 @@ from churnguard.core.data.parse import (
     parse_text,
     parse_timestamps,
 )
-from churnguard.core.data.read import RawTable, find_table_file, read_raw_table
+from churnguard.core.data.read import RawTable, find_table_file, other_delimiter, read_raw_table
 from churnguard.core.errors import BadInputError
 
 
@@ -123,7 +123,9 @@ class _TableChecker:
             elif name in self.raw.spec.timestamp_columns:
                 self.parsed[name] = parse_timestamps(values, self.settings.timezone)
             elif name in self.raw.spec.numeric_columns:
-                self.parsed[name] = parse_numbers(values)
+                self.parsed[name] = parse_numbers(
+                    values, self.settings.csv.decimal if self.raw.is_csv else "."
+                )
             elif name in self.raw.spec.known_columns:
                 self.parsed[name] = parse_text(values)
             else:
@@ -261,7 +263,7 @@ class _TableChecker:
             elif name in self.raw.spec.known_columns:
                 out[name] = self.column(name)
             else:
-                out[name] = _attribute(frame[name])
+                out[name] = _attribute(frame[name], self.settings.csv.decimal if self.raw.is_csv else ".")
         typed = pd.DataFrame(out)
         if "event_type" in typed:
             typed["event_type"] = typed["event_type"].str.lower()
@@ -274,7 +276,7 @@ _ID_LIKE = {"order_id"}
 _UNIQUE = {("transactions", "order_id"), ("customers", "customer_id")}
 
 
-def _attribute(values: pd.Series) -> pd.Series:
+def _attribute(values: pd.Series, decimal: str = ".") -> pd.Series:
     """Customer attributes: numbers stay numeric, everything else becomes text.
 
     Codes with leading zeros ("007", postcode "01234") are text, like customer ids.
@@ -282,7 +284,7 @@ def _attribute(values: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("float64")
     text = parse_text(values)
-    numbers = parse_numbers(text)
+    numbers = parse_numbers(text, decimal)
     all_numbers = numbers.notna().any() and numbers.notna().sum() == text.notna().sum()
     leading_zero = text.str.match(r"^[+-]?0[0-9]").fillna(False).any()
     return numbers if all_numbers and not leading_zero else text
@@ -322,13 +324,30 @@ def _structure_problems(raw: RawTable, mapping: dict[str, str]) -> list[Problem]
     return problems
 
 
-def _read(path: Path, spec: TableSpec, mapping: dict[str, str]) -> RawTable | Problem:
+def _read(path: Path, spec: TableSpec, mapping: dict[str, str], csv: CsvSettings) -> RawTable | Problem:
     try:
-        return read_raw_table(path, spec, mapping)
+        raw = read_raw_table(path, spec, mapping, csv.delimiter)
     except pd.errors.EmptyDataError:
         return Problem(spec.name, path.name, None, "table is empty (the file has no header and no rows)", 0)
     except Exception as exc:  # any reader error is the user's file, reported as such
-        return Problem(spec.name, path.name, None, f"cannot be read: {exc}", 0)
+        return Problem(spec.name, path.name, None, f"cannot be read: {exc}{_delimiter_hint(path, csv)}", 0)
+    if raw.is_csv and len(raw.frame.columns) <= 1 and _delimiter_hint(path, csv):
+        return Problem(
+            spec.name, path.name, None, f"the header reads as one column{_delimiter_hint(path, csv)}", 0
+        )
+    return raw
+
+
+def _delimiter_hint(path: Path, csv: CsvSettings) -> str:
+    """``: the file looks ';'-separated ...`` when the first line says so, else empty."""
+    found = other_delimiter(path, csv.delimiter) if path.suffix == ".csv" else None
+    if found is None:
+        return ""
+    decimal = " (and data.csv.decimal: ',' when numbers are written like 12,50)" if found == ";" else ""
+    return (
+        f"; the file looks {found!r}-separated, not {csv.delimiter!r}: in churnguard.yaml set "
+        f"data.csv.delimiter: {found!r}{decimal}"
+    )
 
 
 def _has_ids(raw: RawTable | None) -> bool:
@@ -366,7 +385,7 @@ def validate_data_dir(
             continue
         files[spec.name] = path
         mapping = settings.columns.get(spec.name, {})
-        read = _read(path, spec, mapping)
+        read = _read(path, spec, mapping, settings.csv)
         raws[spec.name] = read if isinstance(read, RawTable) else None
         if isinstance(read, Problem):
             problems[spec.name].append(read)
