@@ -122,6 +122,27 @@ def _flow_progress(title: str) -> Iterator[None]:
             yield
 
 
+@contextmanager
+def _validated(data: Path, as_of: datetime | None, config: Path | None) -> Iterator[str]:
+    """Validate and stage the data before Prefect starts, so bad input or settings stop in a second,
+    with one message; the flow is handed the staged copy (and validates nothing twice), which goes
+    when the command ends."""
+    from churnguard.core.config import load_settings
+    from churnguard.core.data.dataset import load_dataset
+    from churnguard.core.data.stage import remove_stage, stage_dataset
+
+    settings = load_settings(_config(config))
+    console.print(f"Validating {data} ...", style="dim")
+    dataset = load_dataset(data, settings.data, _as_of(as_of))
+    stage = stage_dataset(dataset, settings.paths.work)
+    for note in stage.notes:
+        console.print(f"Note: {note}", style="dim", highlight=False, soft_wrap=True)
+    try:
+        yield str(stage.folder)
+    finally:
+        remove_stage(stage, keep=settings.paths.keep_work)
+
+
 def _load_flows() -> SimpleNamespace:
     """The flow modules, imported on demand: Prefect and MLflow take seconds to import."""
     console.print("Loading Prefect and MLflow ...", style="dim")
@@ -196,11 +217,12 @@ def features(
     """Write the point-in-time feature table of every active customer at one cutoff."""
 
     def body() -> None:
-        flows = _load_flows()
-        with _flow_progress("Building features"):
-            result = flows.build_features.build_features_flow(
-                data_dir=str(data), out_file=str(out_file), as_of=_as_of(as_of), config_file=_config(config)
-            )
+        with _validated(data, as_of, config) as staged:
+            flows = _load_flows()
+            with _flow_progress("Building features"):
+                result = flows.build_features.build_features_flow(
+                    data_dir=staged, out_file=str(out_file), config_file=_config(config)
+                )
         out.print(f"Features of {result['customers']:,} customers written to {result['path']}")
 
     _run(body)
@@ -225,17 +247,17 @@ def train(
     """Train an XGBoost churn model on temporal splits, log it to MLflow and promote it if it is better."""
 
     def body() -> None:
-        flows = _load_flows()
-        with _flow_progress("Training"):
-            result = flows.train.train_flow(
-                data_dir=str(data),
-                as_of=_as_of(as_of),
-                horizon_days=horizon_days,
-                experiment=experiment,
-                n_trials=trials,
-                promote=promote,
-                config_file=_config(config),
-            )
+        with _validated(data, as_of, config) as staged:
+            flows = _load_flows()
+            with _flow_progress("Training"):
+                result = flows.train.train_flow(
+                    data_dir=staged,
+                    horizon_days=horizon_days,
+                    experiment=experiment,
+                    n_trials=trials,
+                    promote=promote,
+                    config_file=_config(config),
+                )
         m = result["metrics"]
         out.print(
             f"MLflow run: {result['run_id']}  (experiment {result['experiment']}, {result['tracking_uri']})"
@@ -270,16 +292,16 @@ def score(
     """Score every active customer into an explained risk list (Parquet + CSV + summary.json)."""
 
     def body() -> None:
-        flows = _load_flows()
-        with _flow_progress("Scoring"):
-            result = flows.score.score_flow(
-                data_dir=str(data),
-                out_dir=str(out_dir) if out_dir else None,
-                as_of=_as_of(as_of),
-                model_uri=model_uri,
-                capacity=capacity,
-                config_file=_config(config),
-            )
+        with _validated(data, as_of, config) as staged:
+            flows = _load_flows()
+            with _flow_progress("Scoring"):
+                result = flows.score.score_flow(
+                    data_dir=staged,
+                    out_dir=str(out_dir) if out_dir else None,
+                    model_uri=model_uri,
+                    capacity=capacity,
+                    config_file=_config(config),
+                )
         _print_risk_summary(result["summary"], result["folder"])
 
     _run(body)
@@ -314,15 +336,15 @@ def report(
     """Write the retention KPI report (self-contained report.html plus CSV tables)."""
 
     def body() -> None:
-        flows = _load_flows()
-        with _flow_progress("Building the retention report"):
-            result = flows.report.report_flow(
-                data_dir=str(data),
-                out_dir=str(out_dir) if out_dir else None,
-                as_of=_as_of(as_of),
-                risk_lists_dir=str(risk_lists) if risk_lists else None,
-                config_file=_config(config),
-            )
+        with _validated(data, as_of, config) as staged:
+            flows = _load_flows()
+            with _flow_progress("Building the retention report"):
+                result = flows.report.report_flow(
+                    data_dir=staged,
+                    out_dir=str(out_dir) if out_dir else None,
+                    risk_lists_dir=str(risk_lists) if risk_lists else None,
+                    config_file=_config(config),
+                )
         out.print(f"Report: {result['html']}")
 
     _run(body)
@@ -342,16 +364,16 @@ def pipeline(
     """Validate, train when there is no champion (or with --retrain), score and report."""
 
     def body() -> dict:
-        flows = _load_flows()
-        with _flow_progress("Running the churn pipeline"):
-            result = flows.churn_pipeline.churn_pipeline(
-                data_dir=str(data),
-                output_dir=str(out_dir),
-                as_of=_as_of(as_of),
-                retrain=retrain,
-                capacity=capacity,
-                config_file=_config(config),
-            )
+        with _validated(data, as_of, config) as staged:
+            flows = _load_flows()
+            with _flow_progress("Running the churn pipeline"):
+                result = flows.churn_pipeline.churn_pipeline(
+                    data_dir=staged,
+                    output_dir=str(out_dir),
+                    retrain=retrain,
+                    capacity=capacity,
+                    config_file=_config(config),
+                )
         if result["training"]:
             out.print(f"Training: {result['training']['decision']}")
         _print_risk_summary(result["summary"], result["risk_list"])

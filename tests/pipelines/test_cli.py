@@ -64,6 +64,21 @@ def test_invalid_data_exits_2_with_the_whole_report(tmp_path: Path) -> None:
     assert "line 3: ts='yesterday'" in result.stderr
 
 
+@pytest.mark.parametrize("command", ["train", "score", "report", "pipeline", "features"])
+def test_bad_data_stops_every_flow_command_before_prefect_starts_with_one_message(
+    tmp_path: Path, command: str
+) -> None:
+    # Before: ~17 s of Prefect start-up, then the message three times (task, flow, command).
+    extra = ["--out", "features.parquet"] if command == "features" else []
+    result = churn(command, "--data", "missing-folder", *extra, cwd=tmp_path)
+    assert result.returncode == 2
+    said = result.stdout + result.stderr
+    assert said.count("data directory does not exist") == 1, said
+    assert (
+        "Traceback" not in said and "Starting temporary server" not in said and "Loading Prefect" not in said
+    )
+
+
 def test_invalid_config_exits_2(tmp_path: Path) -> None:
     (tmp_path / "churnguard.yaml").write_text("churn: {horizon_days: -5}\n", encoding="utf-8")
     result = churn("runs", cwd=tmp_path)
