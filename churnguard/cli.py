@@ -143,6 +143,17 @@ def _validated(data: Path, as_of: datetime | None, config: Path | None) -> Itera
         remove_stage(stage, keep=settings.paths.keep_work)
 
 
+@contextmanager
+def _flow_run(
+    title: str, data: Path, as_of: datetime | None, config: Path | None
+) -> Iterator[tuple[SimpleNamespace, str]]:
+    """Validate the data first, then load the flows and show their progress: ``(flows, staged folder)``."""
+    with _validated(data, as_of, config) as staged:
+        flows = _load_flows()
+        with _flow_progress(title):
+            yield flows, staged
+
+
 def _load_flows() -> SimpleNamespace:
     """The flow modules, imported on demand: Prefect and MLflow take seconds to import."""
     console.print("Loading Prefect and MLflow ...", style="dim")
@@ -217,12 +228,10 @@ def features(
     """Write the point-in-time feature table of every active customer at one cutoff."""
 
     def body() -> None:
-        with _validated(data, as_of, config) as staged:
-            flows = _load_flows()
-            with _flow_progress("Building features"):
-                result = flows.build_features.build_features_flow(
-                    data_dir=staged, out_file=str(out_file), config_file=_config(config)
-                )
+        with _flow_run("Building features", data, as_of, config) as (flows, staged):
+            result = flows.build_features.build_features_flow(
+                data_dir=staged, out_file=str(out_file), config_file=_config(config)
+            )
         out.print(f"Features of {result['customers']:,} customers written to {result['path']}")
 
     _run(body)
@@ -247,17 +256,15 @@ def train(
     """Train an XGBoost churn model on temporal splits, log it to MLflow and promote it if it is better."""
 
     def body() -> None:
-        with _validated(data, as_of, config) as staged:
-            flows = _load_flows()
-            with _flow_progress("Training"):
-                result = flows.train.train_flow(
-                    data_dir=staged,
-                    horizon_days=horizon_days,
-                    experiment=experiment,
-                    n_trials=trials,
-                    promote=promote,
-                    config_file=_config(config),
-                )
+        with _flow_run("Training", data, as_of, config) as (flows, staged):
+            result = flows.train.train_flow(
+                data_dir=staged,
+                horizon_days=horizon_days,
+                experiment=experiment,
+                n_trials=trials,
+                promote=promote,
+                config_file=_config(config),
+            )
         m = result["metrics"]
         out.print(
             f"MLflow run: {result['run_id']}  (experiment {result['experiment']}, {result['tracking_uri']})"
@@ -292,16 +299,14 @@ def score(
     """Score every active customer into an explained risk list (Parquet + CSV + summary.json)."""
 
     def body() -> None:
-        with _validated(data, as_of, config) as staged:
-            flows = _load_flows()
-            with _flow_progress("Scoring"):
-                result = flows.score.score_flow(
-                    data_dir=staged,
-                    out_dir=str(out_dir) if out_dir else None,
-                    model_uri=model_uri,
-                    capacity=capacity,
-                    config_file=_config(config),
-                )
+        with _flow_run("Scoring", data, as_of, config) as (flows, staged):
+            result = flows.score.score_flow(
+                data_dir=staged,
+                out_dir=str(out_dir) if out_dir else None,
+                model_uri=model_uri,
+                capacity=capacity,
+                config_file=_config(config),
+            )
         _print_risk_summary(result["summary"], result["folder"])
 
     _run(body)
@@ -336,15 +341,13 @@ def report(
     """Write the retention KPI report (self-contained report.html plus CSV tables)."""
 
     def body() -> None:
-        with _validated(data, as_of, config) as staged:
-            flows = _load_flows()
-            with _flow_progress("Building the retention report"):
-                result = flows.report.report_flow(
-                    data_dir=staged,
-                    out_dir=str(out_dir) if out_dir else None,
-                    risk_lists_dir=str(risk_lists) if risk_lists else None,
-                    config_file=_config(config),
-                )
+        with _flow_run("Building the retention report", data, as_of, config) as (flows, staged):
+            result = flows.report.report_flow(
+                data_dir=staged,
+                out_dir=str(out_dir) if out_dir else None,
+                risk_lists_dir=str(risk_lists) if risk_lists else None,
+                config_file=_config(config),
+            )
         out.print(f"Report: {result['html']}")
 
     _run(body)
@@ -364,16 +367,14 @@ def pipeline(
     """Validate, train when there is no champion (or with --retrain), score and report."""
 
     def body() -> dict:
-        with _validated(data, as_of, config) as staged:
-            flows = _load_flows()
-            with _flow_progress("Running the churn pipeline"):
-                result = flows.churn_pipeline.churn_pipeline(
-                    data_dir=staged,
-                    output_dir=str(out_dir),
-                    retrain=retrain,
-                    capacity=capacity,
-                    config_file=_config(config),
-                )
+        with _flow_run("Running the churn pipeline", data, as_of, config) as (flows, staged):
+            result = flows.churn_pipeline.churn_pipeline(
+                data_dir=staged,
+                output_dir=str(out_dir),
+                retrain=retrain,
+                capacity=capacity,
+                config_file=_config(config),
+            )
         if result["training"]:
             out.print(f"Training: {result['training']['decision']}")
         _print_risk_summary(result["summary"], result["risk_list"])
