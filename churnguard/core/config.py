@@ -60,12 +60,33 @@ class CsvSettings(BaseModel):
 
     delimiter: str = Field(",", min_length=1, max_length=1, description="Field separator, e.g. ';'.")
     decimal: Literal[".", ","] = Field(".", description="Decimal mark of numbers in CSV files.")
+    date_format: str | None = Field(
+        None,
+        description="strftime format of every date in CSV files, e.g. '%d.%m.%Y' or '%d/%m/%Y %H:%M'. "
+        "Default: ISO dates and datetimes (2026-10-31, 2026-10-31 14:30).",
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> CsvSettings:
         if self.delimiter == self.decimal:
             raise ValueError(f"the delimiter and the decimal mark cannot both be {self.delimiter!r}")
         return self
+
+    @field_validator("date_format")
+    @classmethod
+    def _reads_whole_dates(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        import pandas as pd  # the parser the format is for; imported only when a format is set
+
+        sample = pd.Timestamp("2026-10-31 13:45:30", tz="UTC")
+        try:
+            read = pd.to_datetime(sample.strftime(value), format=value)
+        except ValueError as exc:
+            raise ValueError(f"date_format {value!r} cannot be used: {exc}") from exc
+        if read.date() != sample.date():
+            raise ValueError(f"date_format {value!r} needs a day, a month and a year, e.g. '%d.%m.%Y'")
+        return value
 
 
 class DataSettings(BaseModel):

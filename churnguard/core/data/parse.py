@@ -25,6 +25,11 @@ _INTEGER_ID = r"^-?(?:0|[1-9][0-9]{0,17})$"
 _HAS_OFFSET = (
     r"[Tt ][0-9]{2}(?::?[0-9]{2}(?::?[0-9]{2}(?:[.,][0-9]+)?)?)? ?(?:[zZ]|[+-][0-9]{2}(?::?[0-9]{2})?)$"
 )
+# A day and month in either order, e.g. 31.10.2026, 03/04/26 14:30 (one separator throughout).
+_DAY_MONTH = (
+    r"^(?P<first>[0-9]{1,2})(?P<sep>[./-])(?P<second>[0-9]{1,2})(?P<sep2>[./-])(?P<year>[0-9]{4}|[0-9]{2})"
+    r"(?P<time>[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?)?$"
+)
 _NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"  # no "inf", "nan", "1_000"
 _INT64_MAX = np.iinfo(np.int64).max
 _EXACT_FLOAT = 2**53  # floats beyond this cannot hold every whole number
@@ -38,12 +43,14 @@ def is_missing(values: pd.Series) -> pd.Series:
     return missing
 
 
-def parse_timestamps(values: pd.Series, timezone: str) -> pd.Series:
-    """Parse ISO dates/datetimes; naive values are read in ``timezone``; result is tz-aware UTC.
+def parse_timestamps(values: pd.Series, timezone: str, date_format: str | None = None) -> pd.Series:
+    """Parse dates/datetimes; naive values are read in ``timezone``; result is tz-aware UTC.
 
     Args:
         values: raw column (text, naive or aware datetimes, dates).
         timezone: IANA timezone of naive values.
+        date_format: strftime format every text value must match, e.g. ``"%d.%m.%Y"``; None reads
+            ISO dates and datetimes (never ``03/04/2026``, which is 3 April or March 4).
 
     Returns:
         ``datetime64[us, UTC]`` Series with NaT where a value is missing or unparsable.
@@ -54,6 +61,8 @@ def parse_timestamps(values: pd.Series, timezone: str) -> pd.Series:
         return _localize(values.astype("datetime64[us]"), timezone)
     text = values.astype("string").str.strip()
     text = text.mask(text.eq(""))
+    if date_format is not None:
+        return _parse_with_format(text, date_format, timezone)
     out = pd.Series(pd.NaT, index=values.index, dtype=TIMESTAMP_DTYPE)
     aware = text.str.contains(_HAS_OFFSET, regex=True).fillna(False).astype(bool)
     naive = text.notna() & ~aware
@@ -65,6 +74,56 @@ def parse_timestamps(values: pd.Series, timezone: str) -> pd.Series:
         parsed = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
         out[naive] = _localize(parsed.astype("datetime64[us]"), timezone)
     return out
+
+
+def _parse_with_format(text: pd.Series, date_format: str, timezone: str) -> pd.Series:
+    if "%z" in date_format or "%Z" in date_format:  # every value carries its offset
+        parsed = pd.to_datetime(text, format=date_format, utc=True, errors="coerce")
+        return parsed.astype(TIMESTAMP_DTYPE)
+    parsed = pd.to_datetime(text, format=date_format, errors="coerce")
+    return _localize(parsed.astype("datetime64[us]"), timezone)
+
+
+def day_month_formats(values: pd.Series) -> list[str]:
+    """The formats that read numeric day/month dates such as ``31.10.2026`` or ``03/04/2026``.
+
+    Args:
+        values: text values ISO parsing refused.
+
+    Returns:
+        Day first (``%d.%m.%Y``) when some first number is above 12, month first (``%m/%d/%Y``) when
+        some second number is, both (day first first) when every value reads either way (never a
+        guess), none when no value looks like such a date or they contradict each other. Separator,
+        year digits and time of day follow the first such value.
+    """
+    text = pa.array(values.dropna().astype("string").drop_duplicates(), type=pa.string())
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    found = pc.extract_regex(text, _DAY_MONTH)
+    found = found.filter(found.is_valid())  # unmatched values are null structs of empty fields
+    found = found.filter(pc.equal(found.field("sep"), found.field("sep2")))
+    if len(found) == 0:
+        return []
+    first, second = (pc.cast(found.field(name), pa.int64()) for name in ("first", "second"))
+    sep, year, time = (found.field(name)[0].as_py() for name in ("sep", "year", "time"))
+    rest = ("%Y" if len(year) == 4 else "%y") + _time_format(time)
+    candidates = []
+    if _all_between(first, 31) and _all_between(second, 12):
+        candidates.append(f"%d{sep}%m{sep}{rest}")
+    if _all_between(first, 12) and _all_between(second, 31):
+        candidates.append(f"%m{sep}%d{sep}{rest}")
+    return candidates
+
+
+def _all_between(numbers: pa.Array, most: int) -> bool:
+    return bool(pc.all(pc.and_(pc.greater_equal(numbers, 1), pc.less_equal(numbers, most))).as_py())
+
+
+def _time_format(time: str) -> str:
+    """`` %H:%M`` for `` 14:30``, ``T%H:%M:%S`` for ``T14:30:05``, empty for no time."""
+    if not time:
+        return ""
+    return time[0] + ("%H:%M:%S" if time.count(":") == 2 else "%H:%M")
 
 
 def _localize(values: pd.Series, timezone: str) -> pd.Series:

@@ -20,6 +20,7 @@ from churnguard.core.config import CsvSettings, DataSettings
 from churnguard.core.data.contract import NULLABLE_COLUMNS, TABLES, TableSpec
 from churnguard.core.data.parse import (
     IdKind,
+    day_month_formats,
     finalize_ids,
     id_kind_of,
     is_missing,
@@ -121,7 +122,7 @@ class _TableChecker:
             elif name in _ID_LIKE:
                 self.parsed[name] = parse_ids(values, id_kind_of(values))
             elif name in self.raw.spec.timestamp_columns:
-                self.parsed[name] = parse_timestamps(values, self.settings.timezone)
+                self.parsed[name] = parse_timestamps(values, self.settings.timezone, self._date_format())
             elif name in self.raw.spec.numeric_columns:
                 self.parsed[name] = parse_numbers(
                     values, self.settings.csv.decimal if self.raw.is_csv else "."
@@ -152,9 +153,7 @@ class _TableChecker:
                         )
                     )
             elif name in spec.timestamp_columns:
-                checks.append(
-                    self._parsed_check(name, "unparsable timestamp (expected ISO date or datetime)")
-                )
+                checks.append(self._parsed_check(name, _timestamp_message(self._date_format())))
             elif name in spec.numeric_columns:
                 checks.append(self._parsed_check(name, "not a number"))
             elif name in _ID_LIKE:
@@ -210,14 +209,26 @@ class _TableChecker:
     def _id_word(self) -> str:
         return "integer" if self.id_kind == "int" else "text"
 
+    def _date_format(self) -> str | None:
+        return self.settings.csv.date_format if self.raw.is_csv else None
+
     def problems(self) -> list[Problem]:
         try:
             # Nothing is coerced, so pandera needs no deep copy of a large frame; a shallow one (copy on
             # write) keeps pandera's schema registry off the raw frame, which outlives this call.
             self.schema().validate(self.raw.frame.copy(deep=False), lazy=True, inplace=True)
         except pa.errors.SchemaErrors as exc:
-            return self._to_problems(exc.failure_cases)
+            return [self._with_date_hint(p) for p in self._to_problems(exc.failure_cases)]
         return []
+
+    def _with_date_hint(self, problem: Problem) -> Problem:
+        """Name data.csv.date_format when ISO parsing refused CSV dates such as 31.10.2026."""
+        if not self.raw.is_csv or problem.column is None or problem.message != _timestamp_message(None):
+            return problem
+        values = self.raw.frame[problem.column]
+        refused = values[self.column(problem.column).isna() & ~is_missing(values)]
+        problem.message += _date_format_hint(day_month_formats(refused))
+        return problem
 
     def _to_problems(self, cases: pd.DataFrame) -> list[Problem]:
         problems = []
@@ -288,6 +299,29 @@ def _attribute(values: pd.Series, decimal: str = ".") -> pd.Series:
     all_numbers = numbers.notna().any() and numbers.notna().sum() == text.notna().sum()
     leading_zero = text.str.match(r"^[+-]?0[0-9]").fillna(False).any()
     return numbers if all_numbers and not leading_zero else text
+
+
+def _timestamp_message(date_format: str | None) -> str:
+    if date_format is None:
+        return "unparsable timestamp (expected ISO date or datetime)"
+    example = pd.Timestamp("2026-10-31 14:30", tz="UTC").strftime(date_format)
+    return f"unparsable timestamp (expected data.csv.date_format {date_format!r}, e.g. {example!r})"
+
+
+def _date_format_hint(formats: list[str]) -> str:
+    """``; ... set data.csv.date_format: '%d.%m.%Y'`` for dates written day/month, else empty.
+
+    Dates that read either way (03/04/2026: 3 April or March 4) are never guessed: the user picks.
+    """
+    if not formats:
+        return ""
+    if len(formats) == 1:
+        return f"; the dates look like {formats[0]!r}: in churnguard.yaml set data.csv.date_format: {formats[0]!r}"
+    day_first, month_first = formats
+    return (
+        "; these dates read as day/month or as month/day: in churnguard.yaml set data.csv.date_format: "
+        f"{day_first!r} (day first) or {month_first!r} (month first)"
+    )
 
 
 def _show(value: object) -> str:
