@@ -1,4 +1,4 @@
-"""What each feature column means, for documentation and plain-words reasons.
+"""What each feature column means, for documentation, and which event types are service or engagement.
 
 Feature names are built from patterns (``n_purchases_{w}d``, ``evt_{event}_count_{w}d``,
 ``attr_{name}``); the catalog parses a concrete name back into its family, a short human phrase and
@@ -11,11 +11,24 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from churnguard.core.config import REASON_KINDS
 from churnguard.features.build import FeatureSpec
 from churnguard.features.engagement import NPS_EVENT, event_slug
 
-FAMILIES = REASON_KINDS  # a reason's kind is its feature's family
+# What a feature describes. A reason's kind is not its feature's family: ``models/reasons.py`` folds
+# rhythm, BTYD and RFM features into the behaviour behind them and never words attributes alone.
+FAMILIES = (
+    "recency",
+    "frequency",
+    "monetary",
+    "rhythm",
+    "trend",
+    "engagement",
+    "service",
+    "nps",
+    "subscription",
+    "attribute",
+    "segment",
+)
 # days: a duration; count: how many; amount: money; ratio: a quotient; score: a bounded grade;
 # flag: 0/1; category: text; probability: a chance from 0 to 1; number: any other number (event
 # values, numeric attributes, expected counts).

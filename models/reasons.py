@@ -1,28 +1,44 @@
-"""Plain-words reasons from per-feature contributions: "No purchase for 142 days; usually buys every 30".
+"""Plain-words reasons a caller can act on: "No purchase for 95 days; usually buys every 30".
 
-Each feature name resolves once to a template (which feature values it reads and how it words
-them) and a topic. A customer's reasons are their largest positive contributions, one per topic, so
-"days since last purchase" and "overdue ratio" never both say the customer is lapsing. The choice and
-the wording are vectorised: a template renders each distinct value once, not once per customer.
+Each feature tells part of a story about what the customer did, and each story has a kind that the
+playbook reads: the lapse (recency against the customer's own rhythm: recency, gaps, overdue ratio,
+the BTYD model's outputs and the RFM recency score and segment), buying less than in the window before
+(``trend``: purchase counts, spend, trends, RFM frequency and monetary scores), refunds
+(``monetary``), one story per event type (``engagement``, ``service``), the NPS answer and the
+subscription. Model outputs and RFM scores are never quoted: their contributions count towards the
+behaviour behind them. Who the customer is (attributes, tenure) is context: it never makes a reason.
+
+A customer's reasons are the kinds whose features add up to the most risk, three at most, each worded
+by the story of its largest contribution among the stories with something to say about this customer:
+a promoter's NPS answer, buying that did not fall or logins that did not drop say nothing, and the
+kind's next story (or the next kind) speaks instead. The choice and the wording are vectorised: a
+template renders each distinct combination of values once, not once per customer.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from churnguard.core.config import REASON_KINDS
 from churnguard.features.build import FeatureSpec
-from churnguard.features.catalog import feature_catalog
+from churnguard.features.catalog import event_family
 
 Row = Callable[[str], object]  # column name -> this customer's value
 BIAS = "bias"
+MAX_REASONS = 3
+KINDS = REASON_KINDS  # what a reason can be about; playbook rules are checked against the same kinds
+DEFAULT_TREND_DAYS = 90  # only when the feature names do not tell the trend window
+RARE_BUYER_GAP_DAYS = 30  # within their usual gap, only a customer who buys this rarely hears the lapse
+SERVICE_MEMORY_DAYS = 365  # a ticket or complaint older than this is no longer a reason
+SPEND_DROP = 0.9  # spend "down" when the recent window has less than 90% of the one before
 
-# Event types with natural words; others fall back to "<event> events".
+# Event types with natural words; others fall back to "<event> event(s)".
 EVENT_NOUNS = {
     "login": ("login", "logins"),
     "email_open": ("email open", "email opens"),
@@ -32,302 +48,317 @@ EVENT_NOUNS = {
     "complaint": ("complaint", "complaints"),
     "nps_response": ("NPS answer", "NPS answers"),
 }
-VALUE_PHRASES = {
-    "support_ticket": "Support tickets took {v:.0f} hours on average to resolve (last {w} days)",
-    "login": "Average session {v:.0f} minutes (last {w} days)",
-    "nps_response": "Average NPS answer {v:.1f} (last {w} days)",
-}
-# Event types whose reasons share a topic with other features (one NPS reason, one email reason).
-EVENT_TOPICS = {"nps_response": "nps", "email_open": "email", "email_click": "email", "email_sent": "email"}
-MAX_REASONS = 3
-NO_SUBSCRIPTION = "No active subscription"
+RESOLUTION = "support_ticket"  # its event value is the hours a ticket took to resolve
 
 
 @dataclass(frozen=True)
 class Template:
-    """Words for one feature: ``render`` takes the customer's values of ``inputs``, in that order.
+    """Words for one story: ``render`` takes the customer's values of ``inputs``, in that order.
 
-    ``whole``: the words depend only on the inputs rounded to whole numbers (they print them with
-    no decimals and test nothing else but missing), so customers with 142.3 and 141.8 days share one
-    rendering.
+    ``says`` takes the same inputs as arrays and tells which customers the story has something to
+    say about (None: everyone); ``render`` is only asked about those. ``whole``: the words depend only
+    on the inputs rounded to whole numbers, so customers with 142.3 and 141.8 days share one rendering.
     """
 
     inputs: tuple[str, ...]
     render: Callable[..., str]
     whole: bool = False
+    says: Callable[..., np.ndarray] | None = None
 
-    def __call__(self, row: Row) -> str:
-        return self.render(*(row(column) for column in self.inputs))
+    def __call__(self, row: Row) -> str | None:
+        """The words for one customer, or None when the story has nothing to say about them."""
+        values = [row(column) for column in self.inputs]
+        if self.whole:
+            values = [float(np.rint(v)) + 0.0 if isinstance(v, float) else v for v in values]
+        if not self.speaks([np.array([v]) for v in values], 1)[0]:
+            return None
+        return self.render(*values)
+
+    def speaks(self, columns: Sequence[np.ndarray], n: int) -> np.ndarray:
+        """Which of ``n`` customers the story speaks for, from their values (rounded when ``whole``)."""
+        if self.says is None:
+            return np.ones(n, dtype=bool)
+        return np.asarray(self.says(*columns), dtype=bool)
 
 
 def _missing(value: object) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
+def _float(column: np.ndarray) -> np.ndarray:
+    column = np.atleast_1d(column)
+    if column.dtype.kind in "fiub":
+        return column.astype(float, copy=False)
+    return pd.to_numeric(pd.Series(column), errors="coerce").to_numpy(dtype=float)
+
+
 def _count(v: float, one: str, many: str) -> str:
     return f"{v:,.0f} {one if round(v) == 1 else many}"
+
+
+def _days(v: float) -> str:
+    return _count(v, "day", "days")
 
 
 def _number(v: float) -> str:
     return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}".rstrip("0")
 
 
-def _period(w: int) -> str:
-    return "the previous quarter" if w == 90 else f"the previous {w} days"
-
-
-def _change(v: object, what: str, w: int) -> str:
-    if _missing(v):
-        return f"No {what} in {_period(w)} to compare with"
-    if v < 0:
-        return f"Net {what} negative (refunds) in the last {w} days"
-    if abs(1 - v) < 0.005:
-        return f"{what.capitalize()} unchanged vs {_period(w)}"
-    direction = "down" if v < 1 else "up"
-    return f"{what.capitalize()} {direction} {abs(1 - v):.0%} vs {_period(w)}"
-
-
-def _spent(v: float, when: str) -> str:
-    return f"Refunds exceeded purchases by {-v:,.0f} {when}" if v < 0 else f"Spent {v:,.0f} {when}"
+def _ago(v: float) -> str:
+    return "today" if round(v) == 0 else f"{_days(v)} ago"
 
 
 def _lapse(recency: object, gap: object) -> str:
     if _missing(recency):
         return "No purchase yet"
-    text = f"No purchase for {recency:,.0f} days"
-    return text if _missing(gap) else f"{text}; usually buys every {gap:,.0f}"
+    if _missing(gap):  # fewer than two purchases
+        return f"Only one purchase, {_ago(recency)}; no repeat yet"
+    usual = f"usually buys every {gap:,.0f}" if gap >= 0.5 else "usually buys again within a day"
+    last = "Last purchase today" if recency == 0 else f"No purchase for {_days(recency)}"
+    return f"{last}; {usual}"
+
+
+def _lapse_template() -> Template:
+    def says(recency: np.ndarray, gap: np.ndarray) -> np.ndarray:
+        # Later than their own rhythm, no rhythm yet, or buying rarely; not a regular buyer on schedule.
+        recency, gap = _float(recency), _float(gap)
+        return np.isnan(recency) | np.isnan(gap) | (recency > gap) | (gap >= RARE_BUYER_GAP_DAYS)
+
+    return Template(("recency_days", "gap_mean_days"), _lapse, whole=True, says=says)
+
+
+def _previous(recent: np.ndarray, before: np.ndarray, by_ratio: bool) -> np.ndarray:
+    """The window before the recent one, from the double window or (``by_ratio``) the trend ratio."""
+    if not by_ratio:
+        return before - recent
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(before > 0, recent / before, np.nan)
+
+
+def _falls(n: float, prev_n: float, s: float, prev_s: float) -> tuple[bool, bool]:
+    """Fewer purchases, less spend (below ``SPEND_DROP`` of before); works on arrays alike."""
+    return np.round(prev_n) > np.round(n), (prev_s > 0) & (s < SPEND_DROP * prev_s)
+
+
+def _money(v: float) -> str:
+    return f"{v:,.0f}" if v >= 0 else f"{v:,.0f} net of refunds"
+
+
+def _buying_template(w: int, names: Collection[str]) -> Template:
+    """Fewer purchases or less spend in the last ``w`` days than in the ``w`` days before."""
+    recent = (f"n_purchases_{w}d", f"spend_total_{w}d")
+    double = (f"n_purchases_{2 * w}d", f"spend_total_{2 * w}d")
+    by_ratio = not set(double) <= set(names)
+    before = (f"purchase_trend_{w}d", f"spend_trend_{w}d") if by_ratio else double
+
+    def render(n: float, before_n: float, s: float, before_s: float) -> str:
+        prev_n, prev_s = (float(_previous(*pair, by_ratio)) for pair in ((n, before_n), (s, before_s)))
+        fewer, less = _falls(n, prev_n, s, prev_s)
+        parts = [f"Purchases down from {prev_n:,.0f} to {n:,.0f}"] if fewer else []
+        if less:
+            spend = f"from {_money(prev_s)} to {_money(s)}"
+            parts.append(f"spend {spend}" if parts else f"Spend down {spend}")
+        return f"{' and '.join(parts)} (last {w} days vs the {w} before)"
+
+    def says(n: np.ndarray, before_n: np.ndarray, s: np.ndarray, before_s: np.ndarray) -> np.ndarray:
+        n, before_n, s, before_s = (_float(c) for c in (n, before_n, s, before_s))
+        fewer, less = _falls(n, _previous(n, before_n, by_ratio), s, _previous(s, before_s, by_ratio))
+        return fewer | less
+
+    inputs = (recent[0], before[0], recent[1], before[1])
+    return Template(inputs, render, whole=not by_ratio, says=says)
+
+
+def _refunds_template() -> Template:
+    def render(share: float) -> str:
+        amount = "Under 1%" if share < 0.005 else f"{share:.0%}"
+        return f"{amount} of orders refunded"
+
+    return Template(("refund_share",), render, says=lambda share: _float(share) > 0)
 
 
 def _nps(answer: object) -> str:
-    if _missing(answer):
-        return "Never answered the NPS survey"
     cls = "promoter" if answer >= 9 else "passive" if answer >= 7 else "detractor"
     return f"Last NPS answer {answer:.0f} ({cls})"
 
 
-def _purchase_pattern(name: str, fmt: Callable[[float, float], str]) -> Template:
-    """A BTYD feature's words from its value and the purchase count (which explains a missing value)."""
-
-    def render(value: object, purchases: object) -> str:
-        if not _missing(purchases) and purchases == 0:
-            return "No purchase yet"
-        if _missing(value):  # the date's customers were too few to fit the model
-            return "Not enough customers to model buying patterns"
-        return fmt(value, purchases)
-
-    return Template((name, "n_purchases"), render)
+def _nps_template() -> Template:
+    # A promoter's answer, or none, is no reason to call.
+    return Template(("nps_last",), _nps, says=lambda answer: _float(answer) < 9)
 
 
-def _chance(p: float) -> str:
-    """A probability in words that never reads 0% or 100% unless it is exactly that."""
-    if 0 < p < 0.005:
-        return "under 1%"
-    return "over 99%" if 0.995 <= p < 1 else f"{p:.0%}"
+def _subscription(active: object, ended: object, plan: object) -> str:
+    if not active:
+        what = "their subscription" if ended == 1 else f"{ended:,.0f} subscriptions"
+        return f"Cancelled {what}; none active now"
+    on_plan = "" if _missing(plan) or plan in ("none", "unknown") else f" on the {plan} plan"
+    return f"Cancelled {_count(ended, 'subscription', 'subscriptions')} before; still subscribed{on_plan}"
 
 
-MODEL_NOTE = "(purchase pattern model)"
+def _subscription_template() -> Template:
+    # A cancellation is the change; an active or never-taken subscription alone is no reason.
+    says = lambda active, ended, plan: _float(ended) > 0  # noqa: E731
+    return Template(("sub_active", "sub_n_ended", "sub_plan"), _subscription, whole=True, says=says)
 
 
-def _alive(p: float, purchases: float) -> str:
-    if purchases == 1:  # BG/NBD counts a one-time buyer as alive: nobody drops out before a repeat
-        return "Only one purchase so far: no repeat pattern yet"
-    chance = _chance(p)
-    likely = f"Only {chance} likely" if p < 0.5 and chance[0].isdigit() else f"{chance.capitalize()} likely"
-    return f"{likely} to still be an active buyer {MODEL_NOTE}"
-
-
-def _no_purchase(p: float, purchases: float) -> str:
-    return f"{_chance(p).capitalize()} chance of no purchase in the churn horizon {MODEL_NOTE}"
-
-
-def _expected_purchases(v: float, purchases: float) -> str:
-    if v < 0.05:
-        return f"Expected to make almost no purchases in the churn horizon {MODEL_NOTE}"
-    amount = "1 purchase" if round(v, 1) == 1 else f"{v:,.1f} purchases"
-    return f"Expected to make {amount} in the churn horizon {MODEL_NOTE}"
-
-
-BTYD_TEMPLATES = {
-    "btyd_p_alive": _alive,
-    "btyd_p_no_purchase": _no_purchase,
-    "btyd_expected_purchases": _expected_purchases,
-}
-
-
-def _value(name: str, fmt: Callable[[float], str], when_missing: str, whole: bool = False) -> Template:
-    return Template((name,), lambda v: when_missing if _missing(v) else fmt(v), whole)
-
-
-def _event_template(name: str, slug: str, measure: str, w: int | None) -> Template:
+def _event_template(slug: str, names: Collection[str]) -> Template:
+    """An event type's story: engagement that fell, or service contacts (tickets, complaints)."""
     one, many = EVENT_NOUNS.get(slug, (f"{slug.replace('_', ' ')} event", f"{slug.replace('_', ' ')} events"))
-    if measure == "count":
-        return _value(
-            name,
-            lambda v: (
-                f"No {many} in the last {w} days"
-                if v == 0
-                else f"{_count(v, one, many)} in the last {w} days"
-            ),
-            f"No {many} in the last {w} days",
+    counted = re.compile(rf"evt_{re.escape(slug)}_count_(\d+)d")
+    windows = sorted(int(m[1]) for m in map(counted.fullmatch, names) if m)
+    short, long = (windows[0], windows[-1]) if windows else (0, 0)
+    since = f"evt_{slug}_days_since"
+    if event_family(slug) == "service":
+        return _service_template(slug, one, many, long, since)
+    if not windows:
+        return Template(
+            (since,), lambda d: f"No {many} ever" if _missing(d) else f"No {one} for {_days(d)}", True
         )
-    if measure == "active_days":
-        return _value(
-            name,
-            lambda v: f"{many.capitalize()} on {_count(v, 'day', 'days')} of the last {w}",
-            f"No {many} in the last {w} days",
-        )
-    if measure == "days_since":
-        return _value(name, lambda v: f"Last {one} {v:,.0f} days ago", f"No {one} ever", whole=True)
-    phrase = VALUE_PHRASES.get(slug, f"Average {one} value {{v:.1f}} (last {{w}} days)")
-    return _value(name, lambda v: phrase.format(v=v, w=w), f"No {many} in the last {w} days")
+
+    def render(recent: float, total: float, d: object) -> str:
+        if _missing(d):
+            return f"No {many} ever"
+        before = total - recent
+        if recent == 0:
+            after = f", after {before:,.0f} in the {long - short} days before" if before > 0 else ""
+            return f"No {one} for {_days(d)}{after}"
+        return f"{_count(recent, one, many)} in the last {short} days, down from {before:,.0f} in the {long - short} days before"
+
+    def says(recent: np.ndarray, total: np.ndarray, d: np.ndarray) -> np.ndarray:
+        recent, total = _float(recent), _float(total)
+        before = total - recent
+        falling = (long > short) & (recent * (long - short) < before * short)
+        return np.isnan(_float(d)) | (recent == 0) | falling
+
+    inputs = (f"evt_{slug}_count_{short}d", f"evt_{slug}_count_{long}d", since)
+    return Template(inputs, render, whole=True, says=says)
 
 
-_EVENT = re.compile(
-    r"evt_(?P<slug>.+?)_(?P<measure>count|active_days|value_mean)_(?P<w>\d+)d|evt_(?P<slug2>.+)_days_since"
+def _service_template(slug: str, one: str, many: str, w: int, since: str) -> Template:
+    hours = f"evt_{slug}_value_mean_{w}d" if slug == RESOLUTION else ""
+
+    def render(count: object, d: object, resolution: object = np.nan) -> str:
+        if _missing(count) or count == 0:
+            return f"Last {one} {_ago(d)}"
+        text = (
+            f"1 {one} {_ago(d)}"
+            if count == 1
+            else f"{count:,.0f} {many} in the last {w} days, latest {_ago(d)}"
+        )
+        return text if _missing(resolution) else f"{text}; took {resolution:,.0f} hours to resolve on average"
+
+    def says(count: np.ndarray, d: np.ndarray, *_: np.ndarray) -> np.ndarray:
+        # None ever, or none for over a year, is nothing to follow up.
+        return _float(d) <= SERVICE_MEMORY_DAYS
+
+    inputs = (f"evt_{slug}_count_{w}d", since, *([hours] if hours else []))
+    return Template(inputs, render, whole=True, says=says)
+
+
+def _attribute_template(name: str) -> Template:
+    label = name.removeprefix("attr_").replace("_", " ").capitalize()
+
+    def render(v: object) -> str:
+        if _missing(v) or v == "unknown":
+            return f"{label} unknown"
+        return f"{label}: {_number(v) if isinstance(v, int | float | np.number) else v}"
+
+    return Template((name,), render)
+
+
+_EVENT = re.compile(r"evt_(?P<slug>.+?)_(?:count|active_days|value_mean)_\d+d|evt_(?P<slug2>.+)_days_since")
+_EMAIL_RATE = re.compile(r"email_(?P<what>open|click)_rate_\d+d")
+_BUYING = re.compile(
+    r"(?:n_purchases|spend_total|spend_mean|spend_max)(?:_\d+d)?|(?:purchase|spend)_trend_\d+d"
 )
-_WINDOWED = re.compile(r"(?P<base>.+)_(?P<w>\d+)d")
-_HISTORY = {"n_purchases", "spend_total", "spend_mean", "spend_max"}
-_SUBSCRIPTION_STATE = {"sub_active", "sub_age_days", "sub_mrr", "sub_plan"}
+_TREND = re.compile(r"(?:purchase|spend)_trend_(?P<w>\d+)d")
+_LAPSE = {
+    "recency_days",
+    "overdue_ratio",
+    "gap_mean_days",
+    "gap_std_days",
+    "btyd_p_alive",
+    "btyd_p_no_purchase",
+    "btyd_expected_purchases",
+    "rfm_r",
+    "rfm_segment",
+}
+_SUBSCRIPTION = {"sub_active", "sub_n_ended", "sub_age_days", "sub_mrr", "sub_plan"}
+CONTEXT = None  # the kind of a feature that never makes a reason on its own
 
 
-def _fixed_template(name: str) -> Template | None:
-    fixed = {
-        "tenure_days": _value(name, lambda v: f"Customer for {v:,.0f} days", "New customer", whole=True),
-        "n_purchases": _value(
-            name, lambda v: f"{_count(v, 'purchase', 'purchases')} in total", "No purchase yet", whole=True
-        ),
-        "spend_total": _value(name, lambda v: _spent(v, "in total"), "No spend yet"),
-        "spend_mean": _value(name, lambda v: f"Average order {v:,.0f}", "No order yet", whole=True),
-        "spend_max": _value(name, lambda v: f"Largest order {v:,.0f}", "No order yet", whole=True),
-        "refund_share": _value(name, lambda v: f"{v:.0%} of orders refunded", "No order yet"),
-        "gap_mean_days": _value(
-            name, lambda v: f"Usually {v:,.0f} days between purchases", "Only one purchase so far", True
-        ),
-        "gap_std_days": _value(
-            name,
-            lambda v: f"Irregular buying: gaps vary by ±{v:,.0f} days",
-            "Too few purchases to show a rhythm",
-            whole=True,
-        ),
-        "sub_active": _value(
-            name, lambda v: "Has an active subscription" if v else NO_SUBSCRIPTION, NO_SUBSCRIPTION
-        ),
-        "sub_n_ended": _value(
-            name,
-            lambda v: f"{_count(v, 'subscription', 'subscriptions')} cancelled before",
-            "No earlier cancellation",
-        ),
-        "sub_age_days": _value(
-            name, lambda v: f"Subscription started {v:,.0f} days ago", NO_SUBSCRIPTION, whole=True
-        ),
-        "sub_mrr": _value(
-            name, lambda v: f"Subscription worth {v:,.2f} a month" if v else NO_SUBSCRIPTION, NO_SUBSCRIPTION
-        ),
-        "sub_plan": _value(
-            name, lambda v: NO_SUBSCRIPTION if v == "none" else f"On the {v} plan", NO_SUBSCRIPTION
-        ),
-        "rfm_r": _value(name, lambda v: f"RFM recency score {v:.0f} of 5", "No RFM score"),
-        "rfm_f": _value(name, lambda v: f"RFM frequency score {v:.0f} of 5", "No RFM score"),
-        "rfm_m": _value(name, lambda v: f"RFM monetary score {v:.0f} of 5", "No RFM score"),
-        "rfm_segment": _value(name, lambda v: f"RFM segment: {v}", "No RFM segment"),
-    }
-    return fixed.get(name)
+def story_of(name: str) -> tuple[str, str | None]:
+    """The story a feature tells and its reason kind (``CONTEXT``, None: it never makes a reason).
+
+    Raises:
+        KeyError: a feature without a story; every feature churnguard builds has one.
+    """
+    if name in _LAPSE:
+        return "lapse", "recency"
+    if _BUYING.fullmatch(name) or name in ("rfm_f", "rfm_m"):
+        return "buying", "trend"
+    if name == "refund_share":
+        return "refunds", "monetary"
+    if name in ("nps_last", "nps_class"):
+        return "nps", "nps"
+    if name in _SUBSCRIPTION:
+        return "subscription", "subscription"
+    event = _EVENT.fullmatch(name)
+    rate = _EMAIL_RATE.fullmatch(name)
+    if event or rate:
+        slug = (event["slug2"] or event["slug"]) if event else f"email_{rate['what']}"
+        family = event_family(slug)
+        return ("nps", "nps") if family == "nps" else (f"event:{slug}", family)
+    if name.startswith("attr_") or name == "tenure_days":
+        return name, CONTEXT
+    raise KeyError(f"no reason template for feature {name!r}")
 
 
-def _windowed_template(name: str, base: str, w: int) -> Template | None:
-    no_order = f"No order in the last {w} days"
-    templates = {
-        "n_purchases": _value(
-            name,
-            lambda v: (
-                f"No purchase in the last {w} days"
-                if v == 0
-                else f"{_count(v, 'purchase', 'purchases')} in the last {w} days"
-            ),
-            f"No purchase in the last {w} days",
-        ),
-        "spend_total": _value(name, lambda v: _spent(v, f"in the last {w} days"), no_order),
-        "spend_mean": _value(name, lambda v: f"Average order {v:,.0f} in the last {w} days", no_order, True),
-        "spend_max": _value(name, lambda v: f"Largest order {v:,.0f} in the last {w} days", no_order, True),
-        "purchase_trend": Template((name,), lambda v: _change(v, "purchases", w)),
-        "spend_trend": Template((name,), lambda v: _change(v, "spend", w)),
-        "email_click_rate": _value(
-            name,
-            lambda v: f"Clicked {v:.0%} of opened emails in the last {w} days",
-            f"No email opened in the last {w} days",
-        ),
-        "email_open_rate": _value(
-            name,
-            lambda v: f"Opened {v:.0%} of emails received in the last {w} days",
-            f"No email received in the last {w} days",
-        ),
-    }
-    return templates.get(base)
+def _story_template(story: str, names: Collection[str]) -> Template:
+    if story == "lapse":
+        return _lapse_template()
+    if story == "buying":
+        windows = [int(m["w"]) for m in map(_TREND.fullmatch, names) if m]
+        return _buying_template(windows[0] if windows else DEFAULT_TREND_DAYS, names)
+    if story == "refunds":
+        return _refunds_template()
+    if story == "nps":
+        return _nps_template()
+    if story == "subscription":
+        return _subscription_template()
+    if story.startswith("event:"):
+        return _event_template(story.removeprefix("event:"), names)
+    if story == "tenure_days":
+        return Template(
+            (story,), lambda v: "New customer" if _missing(v) else f"Customer for {_days(v)}", True
+        )
+    return _attribute_template(story)
 
 
-def template_for(name: str) -> tuple[Template, str]:
-    """The template of one feature and its topic (a customer gets at most one reason per topic).
+def template_for(name: str, names: Collection[str] = ()) -> tuple[Template, str | None]:
+    """The template of a feature's story and its reason kind (None: context, never a reason).
 
-    Topics group features that tell the same story: lapsing (recency, overdue ratio, the BTYD
-    purchase pattern model's P(alive), expected purchases and P(no purchase)), buying rhythm,
-    recent purchases (every window), all-time purchases, trend, one per event type (NPS answers
-    with the last NPS answer, email events with email rates), the current subscription, RFM.
+    Args:
+        name: the feature.
+        names: the model's other features, which some stories read beside it (the window before,
+            the other counts of an event type); without them a story says what ``name`` alone tells.
 
     Raises:
         KeyError: a feature without a template; every feature churnguard builds has one.
     """
-    if name in ("recency_days", "overdue_ratio"):
-        return Template(("recency_days", "gap_mean_days"), _lapse, whole=True), "lapse"
-    if name in BTYD_TEMPLATES:  # the purchase pattern model tells the same story as the lapse
-        return _purchase_pattern(name, BTYD_TEMPLATES[name]), "lapse"
-    if name in ("nps_last", "nps_class"):
-        return Template(("nps_last",), _nps), "nps"
-    event = _EVENT.fullmatch(name)
-    if event:
-        slug = event["slug2"] or event["slug"]
-        topic = EVENT_TOPICS.get(slug, f"event:{slug}")
-        if event["slug2"]:
-            return _event_template(name, slug, "days_since", None), topic
-        return _event_template(name, slug, event["measure"], int(event["w"])), topic
-    template = _fixed_template(name)
-    if template is not None:
-        if name.startswith("rfm_"):
-            return template, "segment"
-        if name in _SUBSCRIPTION_STATE:
-            return template, "subscription"
-        if name.startswith("gap_"):
-            return template, "rhythm"
-        return template, "history" if name in _HISTORY else name
-    if name.startswith("attr_"):
-        label = name.removeprefix("attr_").replace("_", " ").capitalize()
-        return _value(
-            name,
-            lambda v: (
-                f"{label} unknown"
-                if v == "unknown"
-                else f"{label}: {_number(v) if isinstance(v, int | float | np.number) else v}"
-            ),
-            f"{label} unknown",
-        ), name
-    windowed = _WINDOWED.fullmatch(name)
-    if windowed:
-        base, w = windowed["base"], int(windowed["w"])
-        template = _windowed_template(name, base, w)
-        if template is not None:
-            topic = "trend" if base.endswith("trend") else "email" if base.startswith("email") else "recent"
-            return template, topic
-    raise KeyError(f"no reason template for feature {name!r}")
+    story, kind = story_of(name)
+    return _story_template(story, {*names, name}), kind
 
 
 def check_templates(feature_names: Sequence[str]) -> None:
     """Raise KeyError naming the first feature without a reason template."""
     for name in feature_names:
-        template_for(name)
+        story_of(name)
 
 
 @dataclass
 class Explanations:
-    """Per customer (row) and reason slot: the reason text and the kind (feature family) behind it.
+    """Per customer (row) and reason slot: the reason text and its kind (see ``KINDS``).
 
     Both arrays have shape ``(customers, MAX_REASONS)``; a slot without a reason holds None.
     """
@@ -345,76 +376,103 @@ def explain(
     spec: FeatureSpec | None = None,
     batch_rows: int = 100_000,
 ) -> Explanations:
-    """Reasons for each row from its largest positive contributions, one per topic.
+    """Up to three reasons per row, each of a different kind, from the row's contributions.
 
-    Equivalent to walking each row's features from the largest contribution down (ties: the
-    earlier column first), skipping topics already used, until three reasons or a contribution <= 0.
+    A kind's weight is the risk its features add, the sum of their positive contributions (context
+    features belong to no kind). Kinds are taken by weight (ties: the kind whose first feature comes
+    first), each worded by the story of its largest positive contribution among the stories that speak
+    for the row (ties: the earlier column); a kind with no such contribution is skipped.
 
     Args:
         frame: the customers' feature values (same row order as ``contributions``).
         contributions: per-feature contributions (``bias`` column ignored).
-        spec: the model's feature spec (tells numeric attributes apart).
+        spec: the model's feature spec; the wording reads the feature names alone, so it may be None.
         batch_rows: rows chosen at a time (bounds memory).
 
     Returns:
-        Up to three reasons per customer, each on a different topic.
+        Up to three reasons per customer, each of a different kind.
     """
     names = [c for c in contributions.columns if c != BIAS]
-    catalog = feature_catalog(spec)
-    resolved = [template_for(n) for n in names]
-    families = np.array([catalog[n].family for n in names], dtype=object)
-    topics = list(dict.fromkeys(topic for _, topic in resolved))
-    groups = [np.array([j for j, (_, t) in enumerate(resolved) if t == topic]) for topic in topics]
-    positions = contributions.columns.get_indexer(names)
+    stories = [story_of(name) for name in names]
+    templates = {story: _story_template(story, names) for story, kind in stories if kind is not CONTEXT}
+    kinds = list(dict.fromkeys(kind for _, kind in stories if kind is not CONTEXT))
     n = len(contributions)
-    chosen = np.full((n, MAX_REASONS), -1, dtype=np.int64)
-    for start in range(0, n, batch_rows):
-        block = contributions.iloc[start : start + batch_rows, positions].to_numpy(dtype=float)
-        chosen[start : start + len(block)] = _choose(block, groups)
-
     columns: dict[str, np.ndarray] = {}
 
     def values(column: str) -> np.ndarray:
         if column not in columns:
-            array = frame[column].to_numpy()
+            array = frame[column].to_numpy() if column in frame else np.full(n, np.nan)
             columns[column] = array + 0.0 if array.dtype.kind == "f" else array  # -0.0 reads as 0
         return columns[column]
 
-    texts = np.full((n, MAX_REASONS), None, dtype=object)
-    kinds = np.full((n, MAX_REASONS), None, dtype=object)
-    for slot in range(MAX_REASONS):
-        picked = chosen[:, slot]
-        by_feature = np.argsort(picked, kind="stable")
-        features, starts = np.unique(picked[by_feature], return_index=True)
-        for j, rows in zip(features, np.split(by_feature, starts[1:]) if n else [], strict=True):
-            if j < 0:
-                continue
-            template = resolved[j][0]
-            inputs = [values(c)[rows] for c in template.inputs]
-            if template.whole:
-                inputs = [np.rint(c) if c.dtype.kind == "f" else c for c in inputs]
-            texts[rows, slot] = _render(template, inputs)
-            kinds[rows, slot] = families[j]
-    return Explanations(texts=texts, kinds=kinds)
-
-
-def _choose(block: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
-    """Column of each row's 1st, 2nd, 3rd reason (-1: none): best positive feature of distinct topics."""
-    n, rows = len(block), np.arange(len(block))
-    best = np.empty((n, len(groups)))
-    where = np.empty((n, len(groups)), dtype=np.int64)
-    for t, cols in enumerate(groups):
-        arg = block[:, cols].argmax(axis=1)  # first maximum: the earliest column wins a tie
-        where[:, t] = cols[arg]
-        best[:, t] = block[rows, where[:, t]]
+    speaks = {story: t.speaks(_inputs(t, values, slice(None)), n) for story, t in templates.items()}
+    member = np.zeros((len(names), len(kinds)))
+    for j, (_, kind) in enumerate(stories):
+        if kind is not CONTEXT:
+            member[j, kinds.index(kind)] = 1.0
+    groups = [np.flatnonzero(member[:, k]) for k in range(len(kinds))]
+    never = np.zeros(n, dtype=bool)
+    voices = [speaks[story] if kind is not CONTEXT else never for story, kind in stories]
+    positions = contributions.columns.get_indexer(names)
     chosen = np.full((n, MAX_REASONS), -1, dtype=np.int64)
-    no_column = np.iinfo(np.int64).max
+    for start in range(0, n, batch_rows):
+        block = contributions.iloc[start : start + batch_rows, positions].to_numpy(dtype=float)
+        rows = slice(start, start + len(block))
+        voiced = np.column_stack([voice[rows] for voice in voices]) if names else np.zeros_like(block, bool)
+        chosen[rows] = _choose(block, voiced, member, groups)
+
+    texts = np.full((n, MAX_REASONS), None, dtype=object)
+    out_kinds = np.full((n, MAX_REASONS), None, dtype=object)
+    order = list(templates)
+    story_index = {story: i for i, story in enumerate(order)}
+    story_of_column = np.array([story_index.get(s, -1) for s, _ in stories] + [-1])  # -1: no reason
+    kind_of_column = np.array([k for _, k in stories] + [None], dtype=object)
+    for slot in range(MAX_REASONS):
+        picked = story_of_column[chosen[:, slot]]
+        out_kinds[:, slot] = kind_of_column[chosen[:, slot]]
+        by_story = np.argsort(picked, kind="stable")
+        found, starts = np.unique(picked[by_story], return_index=True)
+        for i, rows in zip(found, np.split(by_story, starts[1:]) if n else [], strict=True):
+            if i < 0:
+                continue
+            template = templates[order[i]]
+            texts[rows, slot] = _render(template, _inputs(template, values, rows))
+    return Explanations(texts=texts, kinds=out_kinds)
+
+
+def _inputs(
+    template: Template, values: Callable[[str], np.ndarray], rows: slice | np.ndarray
+) -> list[np.ndarray]:
+    """The template's input columns at ``rows``, rounded when its words only show whole numbers."""
+    inputs = [values(c)[rows] for c in template.inputs]
+    return [np.rint(c) + 0.0 if template.whole and c.dtype.kind == "f" else c for c in inputs]  # never -0
+
+
+def _choose(
+    block: np.ndarray, voiced: np.ndarray, member: np.ndarray, groups: list[np.ndarray]
+) -> np.ndarray:
+    """Column of each row's 1st, 2nd, 3rd reason (-1: none): the lead feature of the heaviest kinds.
+
+    Args:
+        block: contributions, rows by features.
+        voiced: whether each feature's story speaks for each row.
+        member: features by kinds, 1 where a feature belongs to a kind.
+        groups: the feature columns of each kind.
+    """
+    n, rows = len(block), np.arange(len(block))
+    weight = np.clip(block, 0, None) @ member  # the risk a kind's features add
+    lead = np.full((n, len(groups)), -1, dtype=np.int64)
+    spoken = np.where(voiced & (block > 0), block, -np.inf)
+    for k, cols in enumerate(groups):
+        arg = spoken[:, cols].argmax(axis=1)  # first maximum: the earliest column wins a tie
+        lead[:, k] = np.where(np.isfinite(spoken[rows, cols[arg]]), cols[arg], -1)
+    weight[lead < 0] = -np.inf
+    chosen = np.full((n, MAX_REASONS), -1, dtype=np.int64)
     for slot in range(min(MAX_REASONS, len(groups))):
-        top = best.max(axis=1)
-        t = np.where(best == top[:, None], where, no_column).argmin(axis=1)
-        positive = top > 0
-        chosen[positive, slot] = where[rows, t][positive]
-        best[rows, t] = -np.inf
+        k = weight.argmax(axis=1)  # first maximum: the earlier kind wins a tie
+        found = np.isfinite(weight[rows, k])
+        chosen[found, slot] = lead[rows, k][found]
+        weight[rows, k] = -np.inf
     return chosen
 
 

@@ -13,7 +13,16 @@ import numpy as np
 import pandas as pd
 
 from churnguard.core.atomic import folder_lock, replace_folder
-from churnguard.core.config import RISK_TIERS, OutreachSettings, Settings, TierSettings
+from churnguard.core.config import (
+    ALL_TIERS,
+    LAPSED_TIER,
+    RISK_TIERS,
+    OutreachSettings,
+    Settings,
+    TierSettings,
+)
+from churnguard.core.errors import BadInputError
+from churnguard.models.compare import PreviousList, compare_tiers, list_folder
 from churnguard.models.package import ChurnModel
 from churnguard.models.playbook import suggest_actions
 from churnguard.models.reasons import MAX_REASONS, Explanations, explain
@@ -29,6 +38,8 @@ RISK_LIST_COLUMNS = [
     "rank",
     "percentile",
     "risk_tier",
+    "previous_tier",
+    "new_this_week",
     "customer_value",
     "value_at_risk",
     "rfm_segment",
@@ -42,15 +53,46 @@ RISK_LIST_COLUMNS = [
 ]
 
 
-def risk_tiers(probabilities: np.ndarray, settings: TierSettings) -> np.ndarray:
-    """Tier per customer: by share of the ranked list, or by calibrated probability cut points."""
+def lapse_threshold(settings: Settings) -> int | None:
+    """Days without a purchase after which a scored customer is lapsed; ``None``: nobody is.
+
+    By default a whole churn horizon: such a customer has already churned by the inactivity definition.
+    Under the subscription definition every scored customer still subscribes, so nobody is, unless
+    ``scoring.lapsed_after_days`` says otherwise (0 turns the tier off under either definition).
+    """
+    days = settings.scoring.lapsed_after_days
+    if days is None and settings.churn.definition == "inactivity":
+        days = settings.churn.horizon_days
+    return days or None
+
+
+def lapsed_customers(recency_days: pd.Series | np.ndarray, threshold: int | None) -> np.ndarray:
+    """True where the last purchase is more than ``threshold`` days ago (never bought: not lapsed)."""
+    days = np.asarray(recency_days, dtype=float)
+    if threshold is None:
+        return np.zeros(len(days), dtype=bool)
+    return np.nan_to_num(days, nan=-np.inf) > threshold
+
+
+def risk_tiers(
+    probabilities: np.ndarray, settings: TierSettings, lapsed: np.ndarray | None = None
+) -> np.ndarray:
+    """Tier per customer: by share of the ranked list, or by calibrated probability cut points.
+
+    ``lapsed`` customers get the tier ``lapsed`` and are left out of the ranking, so the shares of
+    critical, high and medium are shares of the customers a call can still keep.
+    """
     p = np.asarray(probabilities, dtype=float)
+    gone = np.zeros(len(p), dtype=bool) if lapsed is None else np.asarray(lapsed, dtype=bool)
+    tiers = np.full(len(p), LAPSED_TIER, dtype=object)
+    kept = p[~gone]
     if settings.by == "probability":
-        cuts = (p >= settings.critical, p >= settings.high, p >= settings.medium)
+        cuts = (kept >= settings.critical, kept >= settings.high, kept >= settings.medium)
     else:
-        share = (np.argsort(np.argsort(-p, kind="stable"), kind="stable") + 1) / max(len(p), 1)
+        share = (np.argsort(np.argsort(-kept, kind="stable"), kind="stable") + 1) / max(len(kept), 1)
         cuts = (share <= settings.critical, share <= settings.high, share <= settings.medium)
-    return np.select(cuts, RISK_TIERS[:3], default=RISK_TIERS[3]).astype(object)
+    tiers[~gone] = np.select(cuts, RISK_TIERS[:3], default=RISK_TIERS[3])
+    return tiers
 
 
 CONTROL_ACTION = "Control: do not contact (held out to measure the save rate)"
@@ -111,8 +153,16 @@ def score_customers(
     as_of: pd.Timestamp,
     fingerprint: str,
     progress: Callable[[str], None] | None = None,
+    carry: pd.DataFrame | None = None,
+    previous: PreviousList | None = None,
 ) -> ScoredList:
     """Score one cutoff's population into the risk list.
+
+    ``rank`` and ``percentile`` order everyone by churn probability, lapsed customers included: they
+    are what the model says, comparable from week to week. The tier is what separates: customers
+    without a purchase for ``lapse_threshold`` days are ``lapsed`` (a win-back case, not a save),
+    critical/high/medium/low shares are shares of the others, and outreach takes only the tiers of
+    ``outreach.eligible_tiers``. A team works the list by tier (and group), not from rank 1 down.
 
     Args:
         features: ``churnguard.features.build.build_features`` output at ``as_of`` with the model's feature spec.
@@ -124,17 +174,24 @@ def score_customers(
         as_of: the scoring date.
         fingerprint: input data fingerprint, for the summary.
         progress: called with short human messages.
+        carry: ``customer_id`` and the customers columns to copy into the list after ``customer_id``
+            (``churnguard.core.data.stage.read_carry``); customers without a row get empty values.
+        previous: the previous list's tiers, for ``previous_tier`` and ``new_this_week``
+            (``churnguard.models.compare.previous_risk_list``).
 
     Returns:
         The risk list, highest risk first, and its summary.
     """
     say = progress or (lambda message: None)
+    carried = _carried_columns(carry)
     check_signature(pyfunc, features)
     batch = settings.scoring.batch_rows
     probabilities = _probabilities(features, pyfunc, model, batch)
     say(f"scored {len(features):,} customers with {model_name} v{model_version}")
     order = np.argsort(-probabilities, kind="stable")
     p = probabilities[order]
+    lapse = lapse_threshold(settings)
+    lapsed = lapsed_customers(features["recency_days"], lapse)[order]
     risk = pd.DataFrame(
         {
             "customer_id": features["customer_id"].to_numpy()[order],
@@ -142,7 +199,7 @@ def score_customers(
             "churn_probability": p,
             "rank": np.arange(1, len(p) + 1),
             "percentile": 100.0 * (1 - np.arange(len(p)) / max(len(p), 1)),
-            "risk_tier": risk_tiers(p, settings.scoring.tiers),
+            "risk_tier": risk_tiers(p, settings.scoring.tiers, lapsed),
             "customer_value": customer_value(features, settings.value.margin)[order],
         }
     )
@@ -167,9 +224,32 @@ def score_customers(
     risk["suggested_action"] = actions
     risk["model_name"] = model_name
     risk["model_version"] = str(model_version)
-    risk = risk[RISK_LIST_COLUMNS]
+    risk["previous_tier"], risk["new_this_week"] = compare_tiers(
+        risk["customer_id"], risk["risk_tier"], previous
+    )
+    if carried:
+        own = carry.drop_duplicates("customer_id").set_index("customer_id")[carried]
+        risk = risk.join(own.reindex(pd.Index(risk["customer_id"])).reset_index(drop=True))
+    risk = risk[["customer_id", *carried, *RISK_LIST_COLUMNS[1:]]]
     summary = _summary(risk, rules, model_name, model_version, as_of, fingerprint, settings)
+    summary["lapsed_after_days"] = lapse
+    summary["new_at_risk"] = int(risk["new_this_week"].sum())
+    summary["previous_as_of"] = None if previous is None else str(previous.as_of)
     return ScoredList(risk_list=risk, summary=summary)
+
+
+def _carried_columns(carry: pd.DataFrame | None) -> list[str]:
+    """The columns ``carry`` adds to the list; a name the list already has is refused (it would be ambiguous)."""
+    if carry is None:
+        return []
+    columns = [c for c in carry.columns if c != "customer_id"]
+    taken = sorted(set(columns) & set(RISK_LIST_COLUMNS))
+    if taken:
+        raise BadInputError(
+            f"scoring.carry_columns: {', '.join(map(repr, taken))} is a column of the risk list already; "
+            "give it another name with data.columns (e.g. {customers: {group: crm_group}})"
+        )
+    return columns
 
 
 def _probabilities(
@@ -267,7 +347,7 @@ def _summary(
             "customers": int(by_tier.loc[t, "customers"]) if t in by_tier.index else 0,
             "value_at_risk": round(float(by_tier.loc[t, "value_at_risk"]), 2) if t in by_tier.index else 0.0,
         }
-        for t in RISK_TIERS
+        for t in ALL_TIERS
     }
     return {
         "as_of": str(as_of.date()),
@@ -293,7 +373,7 @@ def write_risk_list(scored: ScoredList, out_dir: Path, as_of: pd.Timestamp) -> P
     (:func:`churnguard.core.atomic.folder_lock`): the second waits for the first's swap, then
     swaps in its own list, so the folder always holds one run's files, never a mix.
     """
-    folder = Path(out_dir) / f"as_of={as_of.date()}"
+    folder = list_folder(out_dir, as_of)
 
     def fill(tmp: Path) -> None:
         scored.risk_list.to_parquet(tmp / "risk_list.parquet", index=False)

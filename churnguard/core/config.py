@@ -183,20 +183,13 @@ class ValueSettings(BaseModel):
 
 # Risk tiers, riskiest first: the one list every layer names them by (scoring, playbook, report).
 RISK_TIERS = ("critical", "high", "medium", "low")
-# Feature families, which are also the kinds of reasons a playbook rule can ask for.
-REASON_KINDS = (
-    "recency",
-    "frequency",
-    "monetary",
-    "rhythm",
-    "trend",
-    "engagement",
-    "service",
-    "nps",
-    "subscription",
-    "attribute",
-    "segment",
-)
+# Customers already gone (no purchase for scoring.lapsed_after_days): kept apart, outside the ranked tiers.
+LAPSED_TIER = "lapsed"
+# Every tier a row of a risk list can have: the ranked ones, then the lapsed customers.
+ALL_TIERS = (*RISK_TIERS, LAPSED_TIER)
+# The kinds of reasons a risk list gives (models/reasons.py), which a playbook rule can ask for: what
+# changed in a customer's behaviour. Segments, rhythm alone and attributes are not reasons.
+REASON_KINDS = ("recency", "trend", "monetary", "engagement", "service", "nps", "subscription")
 RFM_SEGMENTS = ("Champions", "Can't lose them", "Loyal", "New", "Potential", "At risk", "Hibernating", "Lost")
 
 
@@ -215,13 +208,16 @@ class OutreachSettings(BaseModel):
     save_rate: float = Field(0.2, ge=0, le=1, description="Share of contacted churners kept.")
     capacity: int | None = Field(None, ge=0, description="Customers the team can contact per list.")
     control_share: float = Field(0.1, ge=0, lt=1, description="Random share of candidates held out.")
-    eligible_tiers: list[str] = Field(default_factory=lambda: list(RISK_TIERS[:2]))
+    eligible_tiers: list[str] = Field(
+        default_factory=lambda: list(RISK_TIERS[:2]),
+        description=f"Tiers whose customers may be contacted; add {LAPSED_TIER!r} to win back lapsed ones too.",
+    )
     seed: int = 7
 
     @field_validator("eligible_tiers")
     @classmethod
     def _known_tiers(cls, value: list[str]) -> list[str]:
-        return _known(value, RISK_TIERS, "tier")
+        return _known(value, ALL_TIERS, "tier")
 
 
 class PromotionSettings(BaseModel):
@@ -302,7 +298,7 @@ class PlaybookRule(BaseModel):
     @field_validator("tiers")
     @classmethod
     def _known_tiers(cls, value: list[str]) -> list[str]:
-        return _known(value, RISK_TIERS, "tier")
+        return _known(value, ALL_TIERS, "tier")
 
     @property
     def catches_all(self) -> bool:
@@ -335,7 +331,7 @@ def _default_playbook() -> list[PlaybookRule]:
         PlaybookRule(
             name="lapsing buyer",
             action="Personalised win-back offer based on past purchases",
-            reason_kinds=["recency", "frequency", "rhythm", "trend"],
+            reason_kinds=["recency", "trend"],
             tiers=at_risk,
         ),
         PlaybookRule(
@@ -345,6 +341,8 @@ def _default_playbook() -> list[PlaybookRule]:
             tiers=at_risk,
         ),
         PlaybookRule(name="low value", action="Automated retention email", tiers=at_risk),
+        # A call rarely reaches someone who left months ago; an offer by e-mail is cheap to send to all.
+        PlaybookRule(name="lapsed win-back", action="Win-back offer by e-mail", tiers=[LAPSED_TIER]),
         PlaybookRule(name="low risk", action="No outreach: keep in regular communication"),
     ]
 
@@ -362,6 +360,29 @@ class ScoringSettings(BaseModel):
         description="Cap on exactly explained rows, highest risk first (exact TreeSHAP is ~30x slower).",
     )
     batch_rows: int = Field(200_000, gt=0, description="Rows scored per batch (bounds memory).")
+    lapsed_after_days: int | None = Field(
+        None,
+        ge=0,
+        description=f"Customers whose last purchase is longer ago than this are tier {LAPSED_TIER!r}, kept "
+        "out of the ranked tiers. Default: churn.horizon_days under the inactivity definition (a whole "
+        "horizon without a purchase: already churned by that definition); none under the subscription "
+        "definition (every scored customer still subscribes). 0: no lapsed tier.",
+    )
+    carry_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns of the customers table (e.g. region, account manager, e-mail) copied into the "
+        "risk list after customer_id; only the list gets them, never features or the model.",
+    )
+
+    @field_validator("carry_columns")
+    @classmethod
+    def _carry_once_each(cls, value: list[str]) -> list[str]:
+        if "customer_id" in value:
+            raise ValueError("customer_id is the list's first column already: leave it out of carry_columns")
+        doubled = sorted({c for c in value if value.count(c) > 1})
+        if doubled:
+            raise ValueError(f"carry_columns lists {', '.join(map(repr, doubled))} more than once")
+        return value
 
     @field_validator("playbook")
     @classmethod

@@ -60,9 +60,9 @@ def test_default_playbook_routes_the_issue_examples():
         (["service", "recency"], "Loyal", "critical", 500.0, "service recovery"),
         (["recency"], "Champions", "high", 500.0, "vip save"),
         (["nps"], "Loyal", "medium", 500.0, "detractor"),
-        (["rhythm", "engagement"], "At risk", "high", 20.0, "lapsing buyer"),
+        (["trend", "engagement"], "At risk", "high", 20.0, "lapsing buyer"),
         (["engagement"], "At risk", "medium", 20.0, "disengaged"),
-        (["attribute"], "Lost", "high", 5.0, "low value"),
+        (["subscription"], "Lost", "high", 5.0, "low value"),
         (["service"], "Lost", "low", 900.0, "low risk"),
     ]
     kinds, segments, tiers, values, expected = (list(column) for column in zip(*cases, strict=True))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnguard.core.config import RISK_TIERS as TIERS
+from churnguard.core.config import ALL_TIERS as TIERS
 from churnguard.models.reasons import template_for
 from churnguard.models.scoring import CSV_DECIMALS, ScoredList, write_risk_list
 from tests.models import scoring_fixtures
@@ -68,7 +68,8 @@ def test_summary_has_tiers_value_at_risk_model_data_and_dates(scoring_world: Sco
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     counts = risk["risk_tier"].value_counts()
     assert {t: summary["tiers"][t]["customers"] for t in TIERS} == {t: int(counts.get(t, 0)) for t in TIERS}
-    assert summary["tiers"]["critical"]["customers"] == math.floor(0.05 * len(risk))
+    ranked = (risk["risk_tier"] != "lapsed").sum()  # lapsed customers are kept out of the ranked tiers
+    assert summary["tiers"]["critical"]["customers"] == math.floor(0.05 * ranked)
     for tier in TIERS:
         in_tier = risk.loc[risk["risk_tier"] == tier, "value_at_risk"].sum()
         assert summary["tiers"][tier]["value_at_risk"] == pytest.approx(in_tier, abs=0.006)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +23,9 @@ class Dataset:
     """Validated, typed tables holding only what was known before ``as_of``.
 
     ``customers`` always exists (derived from transactions when the file is absent); ``events`` and
-    ``subscriptions`` are ``None`` when the data directory has no such table.
+    ``subscriptions`` are ``None`` when the data directory has no such table. ``carry`` holds
+    ``customer_id`` and the customers columns the risk list carries (``scoring.carry_columns``), taken
+    before attributes are screened: it is for the list only, never a table features read.
     """
 
     data_dir: Path
@@ -33,6 +37,7 @@ class Dataset:
     id_kind: IdKind
     fingerprint: str
     report: ValidationReport
+    carry: pd.DataFrame | None = None
 
     @property
     def attribute_columns(self) -> list[str]:
@@ -77,7 +82,10 @@ def fingerprint_files(paths: list[Path], salt: str = "") -> str:
 
 
 def load_dataset(
-    data_dir: Path | str, settings: DataSettings, as_of: str | pd.Timestamp | None = None
+    data_dir: Path | str,
+    settings: DataSettings,
+    as_of: str | pd.Timestamp | None = None,
+    carry_columns: Sequence[str] = (),
 ) -> Dataset:
     """Validate a data directory and keep what was known before ``as_of``.
 
@@ -86,6 +94,8 @@ def load_dataset(
         settings: data settings (timezone, column mapping).
         as_of: run date; rows at or after it are excluded and counted. Defaults to the day after
             the newest transaction.
+        carry_columns: ``scoring.carry_columns``, customers columns kept aside for the risk list
+            (``Dataset.carry``); each must exist in the customers file.
 
     Returns:
         The dataset.
@@ -129,6 +139,7 @@ def load_dataset(
         future = customers["signup_ts"] >= stamp
         _note_future(report, names["customers"], "signup_ts", int(future.sum()), stamp)
         customers = customers[~future].reset_index(drop=True)
+    carry = _carry(tables["customers"], customers, carry_columns, report, names.get("customers"))
     if tables["customers"] is not None:
         customers = _model_safe_attributes(customers, settings.attributes, report, names["customers"])
 
@@ -160,7 +171,50 @@ def load_dataset(
             salt=settings.model_dump_json(include={"timezone", "columns", "attributes", "csv"}),
         ),
         report=report,
+        carry=carry,
     )
+
+
+def _carry(
+    source: pd.DataFrame | None,
+    customers: pd.DataFrame,
+    columns: Sequence[str],
+    report: ValidationReport,
+    file: str | None,
+) -> pd.DataFrame | None:
+    """``customer_id`` and the carry columns, read before screening (an e-mail column is carried, not modelled)."""
+    if not columns:
+        return None
+    if source is None:
+        report.problems.append(
+            Problem(
+                "customers",
+                "customers",
+                None,
+                f"scoring.carry_columns names {', '.join(map(repr, columns))}, but the data directory has "
+                "no customers file to carry them from",
+                0,
+            )
+        )
+        raise DataValidationError(report)
+    present = [c for c in customers.columns if c != "customer_id"]
+    unknown = [c for c in columns if c not in present]
+    for column in unknown:
+        near = difflib.get_close_matches(column, present, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        report.problems.append(
+            Problem(
+                "customers",
+                file or "customers",
+                column,
+                f"scoring.carry_columns names {column!r}, which the file does not have: {hint}"
+                f"(columns: {', '.join(present) or 'none'})",
+                0,
+            )
+        )
+    if unknown:
+        raise DataValidationError(report)
+    return customers[["customer_id", *columns]].copy()
 
 
 def _model_safe_attributes(

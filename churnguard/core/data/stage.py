@@ -4,6 +4,10 @@ A flow validates its input once, stages it, and passes the stage folder (a path,
 tasks; the feature engine then scans the Parquet files directly, which keeps memory bounded. A stage
 is a copy of customer data, so each flow run stages into a folder of its own and removes it when it
 ends (``paths.keep_work`` keeps the newest few, for debugging); no run ever removes another's.
+
+Columns the risk list carries (``scoring.carry_columns``, e.g. an e-mail address) go to a file of
+their own, ``carry.parquet``: feature queries read only the four tables, so a carried column that
+is no model attribute never reaches features, the model or its store.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import json
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -20,8 +25,10 @@ import pandas as pd
 from churnguard.core.atomic import replace_folder
 from churnguard.core.data.dataset import Dataset, to_utc_timestamp
 from churnguard.core.data.validate import ValidationReport
+from churnguard.core.errors import BadInputError
 
 MARKER = "stage.json"
+CARRY_FILE = "carry.parquet"
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class Stage:
     fingerprint: str
     rows: dict[str, int]
     notes: list[str]
+    carry_columns: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         counts = ", ".join(f"{rows:,} {name}" for name, rows in self.rows.items())
@@ -59,11 +67,16 @@ def stage_dataset(dataset: Dataset, work_root: Path) -> Stage:
         fingerprint=dataset.fingerprint,
         rows={name: len(frame) for name, frame in dataset.tables().items()},
         notes=[note.render() for note in dataset.report.notes],
+        carry_columns=[]
+        if dataset.carry is None
+        else [c for c in dataset.carry.columns if c != "customer_id"],
     )
 
     def fill(tmp: Path) -> None:
         for name, frame in dataset.tables().items():
             frame.to_parquet(tmp / f"{name}.parquet", index=False)
+        if dataset.carry is not None:
+            dataset.carry.to_parquet(tmp / CARRY_FILE, index=False)
         (tmp / MARKER).write_text(json.dumps(_to_json(stage), indent=2), encoding="utf-8")
 
     replace_folder(folder, fill)
@@ -99,7 +112,25 @@ def read_stage(folder: Path) -> Stage:
         fingerprint=values["fingerprint"],
         rows=values["rows"],
         notes=values["notes"],
+        carry_columns=values.get("carry_columns", []),
     )
+
+
+def read_carry(stage: Stage, columns: Sequence[str]) -> pd.DataFrame | None:
+    """``customer_id`` and ``columns`` of the customers table, for the risk list (``None`` when none asked).
+
+    Raises:
+        BadInputError: the data was staged without one of ``columns`` (validated with other settings).
+    """
+    if not columns:
+        return None
+    missing = [c for c in columns if c not in stage.carry_columns]
+    if missing:
+        raise BadInputError(
+            f"scoring.carry_columns names {', '.join(map(repr, missing))}, but the data in {stage.folder} was "
+            "validated without it: validate and score with the same settings"
+        )
+    return pd.read_parquet(stage.folder / CARRY_FILE, columns=["customer_id", *columns])
 
 
 def load_stage(stage: Stage) -> Dataset:
@@ -126,4 +157,5 @@ def _to_json(stage: Stage) -> dict:
         "fingerprint": stage.fingerprint,
         "rows": stage.rows,
         "notes": stage.notes,
+        "carry_columns": stage.carry_columns,
     }
