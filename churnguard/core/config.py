@@ -398,6 +398,17 @@ class ScoringSettings(BaseModel):
 
 class ReportSettings(BaseModel):
     months: int = Field(24, gt=0, description="Months of churn-rate history in the report.")
+    currency: str = Field(
+        "",
+        max_length=8,
+        description="Currency of the data's amounts, shown with every money value of the report: an ISO "
+        "code (EUR: 1,234 EUR) or a symbol (€: €1,234); empty shows plain numbers.",
+    )
+
+    @field_validator("currency")
+    @classmethod
+    def _trimmed(cls, value: str) -> str:
+        return value.strip()
 
 
 class PathSettings(BaseModel):

@@ -2,5 +2,6 @@
 
 Modules: ``kpis`` (customer-base KPIs), ``risklist`` (what the latest risk list says), ``content``
 (everything one report shows), ``charts`` (PNG figures), ``markup``/``sections``/``html`` (the page),
-``build`` (the atomic write).
+``definitions``/``outreach``/``health`` (the words: the two churn rates, the outreach plan, the model
+tiles), ``build`` (the atomic write).
 """

@@ -39,7 +39,8 @@ def markdown_summary(content: ReportContent, html_path: Path) -> str:
         "| KPI | Value | |",
         "|---|---:|---|",
     ]
-    lines += [f"| {label} | {value} | {note} |" for label, value, note, _ in headline_cards(content.headline)]
+    cards = headline_cards(content.headline, content.settings.report.currency)
+    lines += [f"| {label} | {value} | {note} |" for label, value, note, _ in cards]
     lines += ["", f"Report: `{html_path}`"]
     return "\n".join(lines) + "\n"
 
@@ -74,6 +75,7 @@ def build_report(
             content.tables[name].to_csv(tmp / f"{name}.csv", index=False)
         summary = {
             "headline": content.headline,
+            "currency": content.settings.report.currency,
             "fingerprint": content.fingerprint,
             "generated_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
         }

@@ -9,12 +9,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from churnguard.core.config import RISK_TIERS
+from churnguard.core.config import LAPSED_TIER, RISK_TIERS
 from churnguard.core.figures import GRID, INK, MUTED, figure, png
+from churnguard.reports.markup import money
 
 BLUE, TEAL, RED, AMBER = "#2563eb", "#0f766e", "#c2410c", "#d97706"
-TIER_COLOURS = dict(zip(RISK_TIERS, ("#b91c1c", "#ea580c", "#d97706", "#65a30d"), strict=True))
+TIER_COLOURS = {
+    **dict(zip(RISK_TIERS, ("#b91c1c", "#ea580c", "#d97706", "#65a30d"), strict=True)),
+    LAPSED_TIER: "#9ca3af",  # grey: already gone, a win-back rather than a save
+}
 DIMENSION_TITLES = {"rfm_segment": "RFM segment", "nps_class": "NPS class"}
+
+
+def dimension_title(dimension: str) -> str:
+    """``rfm_segment`` -> ``RFM segment``, ``loyalty_tier`` -> ``Loyalty tier``."""
+    return DIMENSION_TITLES.get(dimension, dimension.replace("_", " ").capitalize())
 
 
 def churn_retention_chart(monthly: pd.DataFrame) -> bytes:
@@ -107,7 +116,7 @@ def nps_chart(nps: pd.DataFrame, min_responses: int = 30) -> bytes:
         return png(drawn)
 
 
-def segment_chart(segments: pd.DataFrame, overall: float | None = None) -> bytes:
+def segment_chart(segments: pd.DataFrame, overall: float | None = None, measure: str = "Churn rate") -> bytes:
     """Churn rate per segment, one panel per dimension, from ``segment_churn``."""
     dimensions = list(dict.fromkeys(segments["dimension"]))
     heights = [max(len(segments[segments["dimension"] == d]), 2) for d in dimensions]
@@ -131,16 +140,15 @@ def segment_chart(segments: pd.DataFrame, overall: float | None = None) -> bytes
             ax.set_yticks(y, rows["segment"])
             ax.set_xlim(0, top)
             ax.grid(axis="y", visible=False)
-            ax.set_title(
-                DIMENSION_TITLES.get(dimension, dimension.replace("_", " ").capitalize()), fontsize=10
-            )
+            ax.set_title(dimension_title(dimension), fontsize=10)
         axes[-1, 0].set_xlabel(
-            "Churn rate (%)" + ("; dashed line: all customers" if overall is not None else "")
+            f"{measure} (%)"
+            + (f"; dashed line: all customers ({overall:.1f}%)" if overall is not None else "")
         )
         return png(drawn)
 
 
-def value_at_risk_chart(tiers: pd.DataFrame) -> bytes:
+def value_at_risk_chart(tiers: pd.DataFrame, currency: str = "") -> bytes:
     """Value at risk and customers per risk tier, from ``tier_summary``."""
     with figure(width=6.0, height=2.8) as (drawn, ax):
         y = np.arange(len(tiers))[::-1]
@@ -149,25 +157,30 @@ def value_at_risk_chart(tiers: pd.DataFrame) -> bytes:
         top = float(tiers["value_at_risk"].max()) or 1.0
         for yi, (var, n) in zip(y, zip(tiers["value_at_risk"], tiers["customers"], strict=True), strict=True):
             ax.text(
-                var + top * 0.01, yi, f"{var:,.0f}  ({n:,} customers)", va="center", fontsize=8, color=INK
+                var + top * 0.01,
+                yi,
+                f"{money(var, currency)}  ({n:,} customers)",
+                va="center",
+                fontsize=8,
+                color=INK,
             )
         ax.set_yticks(y, [str(t).capitalize() for t in tiers["tier"]])
         ax.set_xlim(0, top * 1.45)
         ax.grid(axis="y", visible=False)
-        ax.set_xlabel("Value at risk (churn probability x customer value)")
+        ax.set_xlabel(f"Value at risk{_unit(currency)} = churn probability x customer value")
         ax.set_title("Value at risk per tier")
         return png(drawn)
 
 
-def profit_chart(curve: pd.DataFrame, summary: dict) -> bytes:
-    """Expected profit of contacting the top k customers, with the best k (and capacity) marked."""
+def profit_chart(curve: pd.DataFrame, summary: dict, currency: str = "") -> bytes:
+    """Expected profit of contacting the top k customers, with the best k and the list's own contacts marked."""
     with figure(width=6.0, height=2.8) as (drawn, ax):
         ax.plot(curve["contacts"], curve["expected_profit"], color=BLUE, linewidth=1.8)
         ax.axhline(0, color=MUTED, linewidth=0.8)
         best_k, best = summary["best_contact_count"], summary["best_profit"]
         ax.plot([best_k], [best], marker="o", color=TEAL)
         ax.annotate(
-            f"best: {best_k:,} contacts\nexpected profit {best:,.0f}",
+            f"peak: {best_k:,} contacts\nexpected profit {money(best, currency)}",
             (best_k, best),
             xytext=(10, -16),
             textcoords="offset points",
@@ -175,10 +188,19 @@ def profit_chart(curve: pd.DataFrame, summary: dict) -> bytes:
             fontsize=8,
             color=INK,
         )
-        if summary.get("capacity") is not None:
-            ax.axvline(summary["capacity"], color=AMBER, linestyle="--", linewidth=1, label="capacity")
-            ax.legend(loc="lower left")
-        ax.set_xlabel(f"Customers contacted, by {summary['ordered_by'].replace('_', ' ')}")
-        ax.set_ylabel("Expected profit")
+        ax.axvline(
+            summary["contacted"],
+            color=AMBER,
+            linestyle="--",
+            linewidth=1,
+            label=f"the list contacts {summary['contacted']:,}",
+        )
+        ax.legend(loc="lower left")
+        ax.set_xlabel("Customers contacted, highest value at risk first")
+        ax.set_ylabel(f"Expected profit{_unit(currency)}")
         ax.set_title("Expected profit of outreach")
         return png(drawn)
+
+
+def _unit(currency: str) -> str:
+    return f" ({currency})" if currency else ""

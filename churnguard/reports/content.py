@@ -43,6 +43,7 @@ class ReportContent:
     headline: dict[str, Any]
     labelled_cutoff: pd.Timestamp
     overall_churn_at_cutoff: float | None
+    labelled_counts: tuple[int, int] | None  # (customers active at the cutoff, of whom churned)
     risk: RiskSection | None
     champion: dict | None
     notes: list[str] = field(default_factory=list)
@@ -66,9 +67,7 @@ def labelled_customers(
 def read_risk_section(path: Path, settings: Settings) -> RiskSection:
     """Summarise one risk list file."""
     frame = pd.read_parquet(path)
-    profit, curve = risklist.expected_profit(
-        frame, settings.outreach.cost_per_contact, settings.outreach.save_rate, settings.outreach.capacity
-    )
+    profit, curve = risklist.expected_profit(frame, settings.outreach)
     model = None
     if len(frame) and {"model_name", "model_version"} <= set(frame.columns):
         model = f"{frame['model_name'].iloc[0]} v{frame['model_version'].iloc[0]}"
@@ -117,11 +116,12 @@ def _content(
     }
     notes = []
     labelled, cutoff = labelled_customers(dataset, settings, source)
-    overall = None
+    overall, counts = None, None
     if labelled is None:
         notes.append(f"No customers were active on {cutoff.date()}: churn by segment is not available yet.")
     else:
         overall = float(labelled["churned"].mean() * 100)
+        counts = (len(labelled), int(labelled["churned"].sum()))
         tables["churn_by_segment"] = kpis.segment_churn(labelled)
         if "nps_class" in labelled.columns:
             order = ["promoter", "passive", "detractor", "none"]
@@ -145,6 +145,7 @@ def _content(
         headline=headline_numbers(as_of, tables, int(active_now), risk),
         labelled_cutoff=cutoff,
         overall_churn_at_cutoff=overall,
+        labelled_counts=counts,
         risk=risk,
         champion=champion,
         notes=notes,

@@ -13,11 +13,14 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from churnguard.reports import sections
 from churnguard.reports.content import ReportContent
-from churnguard.reports.markup import month_name, num, pct
+from churnguard.reports.markup import money, month_name, num, pct
 
 
-def headline_cards(h: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    """``(label, value, note, tone)`` of each headline card; tone is ``good``, ``bad`` or ``""``."""
+def headline_cards(h: dict[str, Any], currency: str = "") -> list[tuple[str, str, str, str]]:
+    """``(label, value, note, tone)`` of each headline card; tone is ``good``, ``bad`` or ``""``.
+
+    Money is shown in ``currency`` (``report.currency``; empty: plain numbers).
+    """
     month = month_name(h["month"]) or "no complete month"
     change, tone, note = h["churn_rate_change"], "", "no earlier month to compare"
     if change is not None:
@@ -25,13 +28,13 @@ def headline_cards(h: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         note = f"{'▲' if change > 0 else '▼' if change < 0 else '='} {abs(change):.1f} pts vs previous month"
     var = h["value_at_risk"]
     cards = [
-        (f"Churn rate · {month}", pct(h["churn_rate"]), note, tone),
-        (f"Retention · {month}", pct(h["retention_rate"]), "100 − churn rate", ""),
+        (f"Monthly churn rate · {month}", pct(h["churn_rate"]), note, tone),
+        (f"Monthly retention · {month}", pct(h["retention_rate"]), "100 − monthly churn rate", ""),
         ("Active customers", num(h["active_customers"]), f"as of {h['as_of']}", ""),
         (
             "Value at risk",
-            num(var) if var is not None else "–",
-            f"{num(h['value_at_risk_high'])} in critical + high tiers"
+            money(var, currency),
+            f"{money(h['value_at_risk_high'], currency)} in critical + high tiers"
             if var is not None
             else "no risk list yet",
             "",
@@ -63,7 +66,7 @@ def page_data(c: ReportContent) -> dict[str, Any]:
         "definition": c.settings.churn.definition,
         "cards": [
             {"label": label, "value": value, "note": note, "tone": tone}
-            for label, value, note, tone in headline_cards(c.headline)
+            for label, value, note, tone in headline_cards(c.headline, c.settings.report.currency)
         ],
         "sections": [
             {"anchor": anchor, "label": label, "title": title, "data": data(c)}

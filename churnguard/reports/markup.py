@@ -28,6 +28,22 @@ def num(value: Any, digits: int = 0) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:,.{digits}f}"
 
 
+def money(value: Any, currency: str = "", digits: int = 0) -> str:
+    """An amount with ``report.currency``: a code after it (``1,234 EUR``), a symbol before (``-€1,234``)."""
+    if value is None or pd.isna(value):
+        return "–"
+    amount = f"{abs(value):,.{digits}f}"
+    sign = "-" if value < 0 and amount.strip("0.,") else ""
+    if not currency:
+        return sign + amount
+    return f"{sign}{amount} {currency}" if currency.isalpha() else f"{sign}{currency}{amount}"
+
+
+def in_currency(currency: str, digits: int = 0) -> Callable[[Any], str]:
+    """:func:`money` with ``currency`` and ``digits`` fixed: a format for a table column."""
+    return lambda value: money(value, currency, digits)
+
+
 def chart(png: bytes, alt: str) -> dict[str, str]:
     """A chart for the template: PNG bytes as base64 (embedded as a data URI) and its alt text."""
     return {"data": base64.b64encode(png).decode("ascii"), "alt": alt}

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from churnguard.core.config import RISK_TIERS
+from churnguard.core.config import RISK_TIERS, OutreachSettings
 from churnguard.models.metrics import best_contact_count, profit_curve
 
 GROUPS = ("outreach", "control", "none")
@@ -23,21 +23,21 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 CURVE_POINTS = 400
 
 
-def find_risk_list(risk_list_dir: Path, as_of: date) -> Path | None:
-    """The risk list for ``as_of``, else the latest one dated before it, else ``None``.
-
-    Looks for ``risk_list_dir/as_of=YYYY-MM-DD/risk_list.parquet``.
-    """
+def risk_list_dates(risk_list_dir: Path) -> list[date]:
+    """Dates of the lists in ``risk_list_dir`` (``as_of=YYYY-MM-DD/risk_list.parquet``), oldest first."""
     if not risk_list_dir.is_dir():
-        return None
-    dated = []
-    for folder in risk_list_dir.iterdir():
-        match = _FOLDER.match(folder.name)
-        if match and (folder / "risk_list.parquet").is_file():
-            day = date.fromisoformat(match.group(1))
-            if day <= as_of:
-                dated.append((day, folder / "risk_list.parquet"))
-    return max(dated)[1] if dated else None
+        return []
+    return sorted(
+        date.fromisoformat(match.group(1))
+        for folder in risk_list_dir.iterdir()
+        if (match := _FOLDER.match(folder.name)) and (folder / "risk_list.parquet").is_file()
+    )
+
+
+def find_risk_list(risk_list_dir: Path, as_of: date) -> Path | None:
+    """The risk list for ``as_of``, else the latest one dated before it, else ``None``."""
+    dates = [day for day in risk_list_dates(risk_list_dir) if day <= as_of]
+    return risk_list_dir / f"as_of={dates[-1]}" / "risk_list.parquet" if dates else None
 
 
 def tier_summary(risk_list: pd.DataFrame) -> pd.DataFrame:
@@ -96,48 +96,46 @@ def outreach_groups(risk_list: pd.DataFrame) -> pd.DataFrame:
     return grouped.rename_axis("group").reset_index()
 
 
-def list_order(risk_list: pd.DataFrame) -> str:
-    """The column the list is ranked by: ``value_at_risk`` when ranks follow it, else ``churn_probability``."""
-    ranked = risk_list.sort_values("rank")["value_at_risk"].to_numpy()
-    return "value_at_risk" if np.all(np.diff(ranked) <= 1e-9) else "churn_probability"
+def expected_profit(risk_list: pd.DataFrame, outreach: OutreachSettings) -> tuple[dict, pd.DataFrame]:
+    """What the list's outreach is expected to earn, and what contacting the top k would.
 
-
-def expected_profit(
-    risk_list: pd.DataFrame, cost_per_contact: float, save_rate: float, capacity: int | None = None
-) -> tuple[dict, pd.DataFrame]:
-    """Expected profit of contacting the top k of the list, in the list's own order.
-
-    Uses :func:`churnguard.models.metrics.profit_curve` with the churn probability as outcome: contacting a
-    customer costs ``cost_per_contact`` and earns ``save_rate * churn_probability * customer_value``.
+    A contact costs ``cost_per_contact`` and earns ``save_rate * churn_probability * customer_value``
+    (:func:`churnguard.models.metrics.profit_curve` with the probability as outcome). The top k are
+    taken as the list takes its outreach: highest value at risk first, then lowest customer id.
 
     Returns:
-        A summary (``ordered_by``, ``list_size``, ``best_contact_count``, ``best_profit``,
-        ``profit_at_capacity`` when ``capacity`` is set, ``contact_all_profit``) and the curve
-        (``contacts``, ``expected_profit``) thinned to about :data:`CURVE_POINTS` points.
+        A summary and the curve (``contacts``, ``expected_profit``) thinned to about
+        :data:`CURVE_POINTS` points. The summary holds the list's own plan - ``contacted`` and
+        ``control`` (rows of each group), ``contacted_profit``, ``eligible`` (customers of
+        ``eligible_tiers``), ``capped`` (fewer selected than eligible: a capacity limited the list) -
+        and the curve's ``best_contact_count``, ``best_profit``, ``best_tiers`` (tiers of those best
+        customers), ``contact_all_profit``, ``list_size``.
     """
-    ordered_by = list_order(risk_list)
-    curve = profit_curve(
-        risk_list["churn_probability"].to_numpy(),
-        risk_list["customer_value"].to_numpy(),
-        risk_list[ordered_by].to_numpy(),
-        cost_per_contact,
-        save_rate,
-    )
+    ordered = risk_list.sort_values(["value_at_risk", "customer_id"], ascending=[False, True], kind="stable")
+    p, value = ordered["churn_probability"].to_numpy(), ordered["customer_value"].to_numpy()
+    cost, save_rate = outreach.cost_per_contact, outreach.save_rate
+    curve = profit_curve(p, value, ordered["value_at_risk"].to_numpy(), cost, save_rate)
     best_k, best = best_contact_count(curve)
     n = len(curve) - 1
+    group = ordered["group"].to_numpy() if "group" in ordered.columns else np.full(n, "none")
+    contacted, control = group == "outreach", group == "control"
+    eligible = int(ordered["risk_tier"].isin(outreach.eligible_tiers).sum())
+    best_tiers = set(ordered["risk_tier"].iloc[:best_k])
     summary = {
-        "ordered_by": ordered_by,
         "list_size": n,
+        "contacted": int(contacted.sum()),
+        "control": int(control.sum()),
+        "contacted_profit": float((save_rate * p * value - cost)[contacted].sum()),
+        "eligible": eligible,
+        "eligible_tiers": list(outreach.eligible_tiers),
+        "capped": int(contacted.sum() + control.sum()) < eligible,
         "best_contact_count": best_k,
         "best_profit": best,
+        "best_tiers": [t for t in RISK_TIERS if t in best_tiers] + sorted(best_tiers - set(RISK_TIERS)),
         "contact_all_profit": float(curve[-1]),
-        "cost_per_contact": cost_per_contact,
+        "cost_per_contact": cost,
         "save_rate": save_rate,
     }
-    keep = {0, n, best_k, *np.linspace(0, n, CURVE_POINTS).round().astype(int).tolist()}
-    if capacity is not None:
-        summary["capacity"] = capacity
-        summary["profit_at_capacity"] = float(curve[min(capacity, n)])
-        keep.add(min(capacity, n))
+    keep = {0, n, best_k, int(contacted.sum()), *np.linspace(0, n, CURVE_POINTS).round().astype(int).tolist()}
     ks = np.array(sorted(keep))
     return summary, pd.DataFrame({"contacts": ks, "expected_profit": curve[ks]})

@@ -10,30 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from churnguard.models.metrics import describe_measure
-from churnguard.reports import charts, kpis
+from churnguard.reports import charts, definitions, health, kpis, outreach
 from churnguard.reports.content import ReportContent
-from churnguard.reports.markup import chart, month_name, num, pct, table, when
+from churnguard.reports.markup import chart, in_currency, month_name, num, pct, table, when
 
 GROUP_NAMES = {"outreach": "Outreach", "control": "Control (not contacted)", "none": "Not selected"}
 Section = dict[str, Any]
-
-
-def _active_rule(c: ReportContent) -> str:
-    churn = c.settings.churn
-    if churn.definition == "subscription":
-        return (
-            "a customer is active at a moment when they hold a subscription that has started and not ended."
-        )
-    return f"a customer is active at a moment when they bought at least once in the {churn.lookback_days} days before it."
 
 
 def churn_section(c: ReportContent) -> Section:
     monthly = c.tables["monthly_churn"]
     lookback, months = c.settings.churn.lookback_days, c.settings.report.months
     section: Section = {
+        "definitions": definitions.churn_definitions(c),
         "definition": c.settings.churn.definition,
-        "active_rule": _active_rule(c),
+        "active_rule": definitions.active_rule(c),
         "chart": None,
         "no_history": f"Not enough history yet: a month is shown once {lookback} days of purchases "
         "before its start are in the data.",
@@ -64,15 +55,16 @@ def churn_section(c: ReportContent) -> Section:
 def cohort_section(c: ReportContent) -> Section:
     cohorts, values = c.tables["cohort_retention"], c.tables["cohort_value"]
     everyone = values.iloc[-1]
+    cash = in_currency(c.settings.report.currency, 2)
     return {
         "explain": "Customers are grouped by the month of their first purchase. Each cell is the share of the "
         "group that bought in the month N months later; read a row left to right to see a cohort age. "
         f"Figures below cover all customers to date; value = net revenue × margin ({c.settings.value.margin:.0%}).",
         "stats": [
             ("Repeat purchase rate", pct(everyone["repeat_purchase_rate"])),
-            ("Average order value", num(everyone["average_order_value"], 2)),
+            ("Average order value", cash(everyone["average_order_value"])),
             ("Orders per customer", num(everyone["purchase_frequency"], 2)),
-            ("Historical value per customer", num(everyone["historical_value"], 2)),
+            ("Historical value per customer", cash(everyone["historical_value"])),
         ],
         "chart": chart(charts.cohort_heatmap(cohorts), "Cohort retention heatmap")
         if cohorts["customers"].sum() > 0
@@ -84,10 +76,10 @@ def cohort_section(c: ReportContent) -> Section:
                 ("customers", "Customers", num),
                 ("orders", "Orders", num),
                 ("repeat_purchase_rate", "Repeat purchase rate", pct),
-                ("average_order_value", "Avg order value", lambda v: num(v, 2)),
+                ("average_order_value", "Avg order value", cash),
                 ("purchase_frequency", "Orders / customer", lambda v: num(v, 2)),
-                ("revenue_per_customer", "Revenue / customer", lambda v: num(v, 2)),
-                ("historical_value", "Value / customer", lambda v: num(v, 2)),
+                ("revenue_per_customer", "Revenue / customer", cash),
+                ("historical_value", "Value / customer", cash),
             ],
         ),
     }
@@ -95,13 +87,14 @@ def cohort_section(c: ReportContent) -> Section:
 
 def revenue_section(c: ReportContent) -> Section:
     r = c.tables["revenue_retention"].iloc[0]
+    cash = in_currency(c.settings.report.currency)
     return {
         "stats": [
             ("Revenue retention", pct(r["revenue_retention"])),
             (f"Active on {r['year_ago']}", num(r["customers_active_year_ago"])),
             ("Of whom still buying", num(r["still_buying"])),
-            ("Their revenue, prior 12 months", num(r["revenue_before"])),
-            ("Their revenue, last 12 months", num(r["revenue_after"])),
+            ("Their revenue, prior 12 months", cash(r["revenue_before"])),
+            ("Their revenue, last 12 months", cash(r["revenue_after"])),
         ],
         "explain": "Net revenue in the last 365 days from the customers who were active a year ago, divided "
         "by their net revenue in the 365 days before that. Above 100% the customers kept spend more than "
@@ -110,20 +103,18 @@ def revenue_section(c: ReportContent) -> Section:
 
 
 def _cutoff_text(c: ReportContent) -> str:
-    return (
-        f"customers active on {c.labelled_cutoff.date()}, churned within {c.settings.churn.horizon_days} days"
-    )
+    return f"customers active on {c.labelled_cutoff.date()}; churned = {definitions.churned_after(c)}"
 
 
-def _churn_table(frame, title: str, css: str = "") -> dict:
+def _churn_table(frame, title: str, rate: str, css: str = "") -> dict:
     columns = [
         ("segment", title, str),
         ("customers", "Customers", num),
         ("churned", "Churned", num),
-        ("churn_rate", "Churn rate", pct),
+        ("churn_rate", rate.capitalize(), pct),
     ]
     if "dimension" in frame.columns:
-        columns.insert(0, ("dimension", "Dimension", str))
+        columns.insert(0, ("dimension", "Dimension", charts.dimension_title))
     return table(frame, columns, css)
 
 
@@ -134,8 +125,11 @@ def nps_section(c: ReportContent) -> Section:
     by_class = c.tables.get("churn_by_nps_class")
     return {
         "chart": chart(charts.nps_chart(nps, kpis.MIN_NPS_RESPONSES), "NPS per month"),
+        "rate": definitions.horizon_rate(c).capitalize(),
         "cutoff_text": _cutoff_text(c),
-        "by_class": _churn_table(by_class, "NPS class", "narrow") if by_class is not None else None,
+        "by_class": _churn_table(by_class, "NPS class", definitions.horizon_rate(c), "narrow")
+        if by_class is not None
+        else None,
     }
 
 
@@ -143,11 +137,18 @@ def segment_section(c: ReportContent) -> Section:
     if "churn_by_segment" not in c.tables:
         return {"table": None, "notes": c.notes}
     segments = c.tables["churn_by_segment"]
+    customers, _ = c.labelled_counts or (0, 0)
+    rate = definitions.horizon_rate(c)
     return {
-        "intro": f"The last fully observed period: {_cutoff_text(c)} (overall "
-        f"{pct(c.overall_churn_at_cutoff)}). RFM segments follow the feature rules.",
-        "chart": chart(charts.segment_chart(segments, c.overall_churn_at_cutoff), "Churn rate by segment"),
-        "table": _churn_table(segments, "Segment"),
+        "intro": f"{rate.capitalize()}: of the {num(customers)} customers active on {c.labelled_cutoff.date()}, "
+        f"{pct(c.overall_churn_at_cutoff)} had {definitions.churned_after(c)} (the latest period fully observed by the "
+        "report date). This is the churn the model predicts, not the monthly churn rate of the headline: "
+        "see the two churn rates under Churn and retention. RFM segments follow the feature rules.",
+        "chart": chart(
+            charts.segment_chart(segments, c.overall_churn_at_cutoff, rate.capitalize()),
+            f"{rate.capitalize()} by segment",
+        ),
+        "table": _churn_table(segments, "Segment", rate),
     }
 
 
@@ -159,37 +160,38 @@ def risk_section(c: ReportContent) -> Section:
             "run `churn score` to produce one."
         }
     used = "" if risk.as_of == c.headline["as_of"] else " (the latest one before the report date)"
-    p = risk.profit
-    plan = (
-        f"Ordered by {p['ordered_by'].replace('_', ' ')}, contacting the top {p['best_contact_count']:,} of "
-        f"{p['list_size']:,} customers maximises expected profit at {num(p['best_profit'])} (cost "
-        f"{num(p['cost_per_contact'], 2)} per contact, {p['save_rate']:.0%} of contacted churners kept). "
-        f"Contacting everyone would give {num(p['contact_all_profit'])}."
+    value, currency, cash = (
+        c.settings.value,
+        c.settings.report.currency,
+        in_currency(c.settings.report.currency),
     )
-    if "profit_at_capacity" in p:
-        plan += f" At the team's capacity of {p['capacity']:,} contacts: {num(p['profit_at_capacity'])}."
     return {
         "missing": None,
-        "intro": f"Risk list of {risk.as_of}{used}, scored by {risk.model or 'an unnamed model'}.",
-        "tier_chart": chart(charts.value_at_risk_chart(risk.tiers), "Value at risk per tier"),
+        "intro": f"Risk list of {risk.as_of}{used}, scored by {risk.model or 'an unnamed model'}. Churn "
+        f"probability: the model's chance of {definitions.churned_from_now(c)}, the {definitions.horizon_rate(c)}'s definition. "
+        f"Customer value: {value.margin:.0%} of the customer's spend in the last {value.window_days} days. "
+        "Value at risk = churn probability × customer value.",
+        "tier_chart": chart(charts.value_at_risk_chart(risk.tiers, currency), "Value at risk per tier"),
         "tiers": table(
             risk.tiers,
             [
                 ("tier", "Tier", str.capitalize),
                 ("customers", "Customers", num),
                 ("share", "Share", pct),
-                ("mean_probability", "Mean probability", lambda v: num(v, 2)),
-                ("value_at_risk", "Value at risk", num),
+                ("mean_probability", "Mean churn probability", lambda v: pct(v * 100)),
+                ("value_at_risk", "Value at risk", cash),
             ],
         ),
-        "plan": plan,
-        "profit_chart": chart(charts.profit_chart(risk.curve, p), "Expected profit curve"),
+        "plan": outreach.outreach_plan(c),
+        "profit_chart": chart(
+            charts.profit_chart(risk.curve, risk.profit, currency), "Expected profit curve"
+        ),
         "groups": table(
             risk.groups,
             [
                 ("group", "Group", lambda g: GROUP_NAMES.get(g, g)),
                 ("customers", "Customers", num),
-                ("value_at_risk", "Value at risk", num),
+                ("value_at_risk", "Value at risk", cash),
             ],
             "narrow",
         ),
@@ -209,12 +211,12 @@ def model_section(c: ReportContent) -> Section:
     champion = c.champion
     if not champion:
         return {"missing": "No model is registered yet: run `churn train` first."}
-    metrics = champion.get("metrics") or {}
     return {
         "missing": None,
         "intro": f"Champion {champion.get('model_name', '?')} v{champion.get('version', '?')}, trained "
-        f"{when(champion.get('trained_at'))} on data as of {when(champion.get('as_of'))}. Its test metrics:",
-        "stats": [describe_measure(k, v) for k, v in metrics.items() if isinstance(v, int | float)],
+        f"{when(champion.get('trained_at'))} on data as of {when(champion.get('as_of'))}. How it did on the "
+        "test periods of its back-test (customers it had not learned from, means over the periods):",
+        "tiles": health.model_tiles(champion.get("metrics") or {}, c.settings),
     }
 
 
@@ -230,6 +232,12 @@ def about_section(c: ReportContent) -> Section:
             ),
             ("Months", f"{c.settings.report.months} calendar months (UTC) that ended by the report date"),
             ("Purchases", "transactions with a positive amount; refunds lower revenue"),
+            (
+                "Money",
+                f"amounts in {c.settings.report.currency} (report.currency)"
+                if c.settings.report.currency
+                else "amounts in the data's currency; set report.currency (e.g. EUR or €) to show it",
+            ),
             ("Files", "report.html, summary.json and one CSV per table: " + ", ".join(sorted(c.tables))),
         ]
     }

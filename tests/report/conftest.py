@@ -6,6 +6,7 @@ plain module name could clash with another test folder's under pytest's default 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ from churnguard.reports.kpis import ActiveAt
 
 if TYPE_CHECKING:
     from churnguard.reports.build import ReportResult
+    from churnguard.reports.content import ReportContent
 
 TS = "datetime64[us, UTC]"
 CHAMPION = {
@@ -29,8 +31,23 @@ CHAMPION = {
     "version": "3",
     "trained_at": "2026-10-31T06:12:00Z",
     "as_of": "2026-10-31",
-    "metrics": {"roc_auc": 0.812, "pr_auc": 0.547, "lift_at_10": 2.9, "brier": 0.141},
+    # As training logs them (``test_*`` without the prefix): shares as fractions, counts as floats.
+    "metrics": {
+        "roc_auc": 0.812,
+        "pr_auc": 0.547,
+        "lift_at_5": 3.14,
+        "lift_at_10": 2.9,
+        "capture_at_5": 0.157,
+        "brier": 0.141,
+        "ece": 0.0123,
+        "churn_rate": 0.412,
+        "expected_profit": 6549.25,
+        "best_contact_count": 1022.0,
+    },
 }
+# The sample report's list was scored with this capacity; the report's settings say 200 (changed since).
+LIST_CAPACITY = 150
+CURRENCY = "EUR"
 
 
 def utc(values: list[str]) -> pd.Series:
@@ -63,8 +80,27 @@ def transactions() -> Callable[..., pd.DataFrame]:
     return make
 
 
-def synthetic_risk_list(ids: np.ndarray, as_of: str, seed: int = 1) -> pd.DataFrame:
-    """A risk list in the scoring format, ranked by value at risk, with templated reasons."""
+def capped_groups(frame: pd.DataFrame, capacity: int, seed: int, control_share: float = 0.1) -> np.ndarray:
+    """Groups as scoring assigns them with a capacity: the critical and high customers of highest value at
+    risk, ``capacity / (1 - control_share)`` of them, a random ``control_share`` held out as control."""
+    eligible = frame[frame["risk_tier"].isin(["critical", "high"])]
+    candidates = eligible.sort_values(["value_at_risk", "customer_id"], ascending=[False, True]).index
+    candidates = candidates[: int(np.ceil(capacity / (1 - control_share)))]
+    control = np.random.default_rng(seed).permutation(candidates)[: round(len(candidates) * control_share)]
+    groups = pd.Series("none", index=frame.index, dtype=object)
+    groups[candidates] = "outreach"
+    groups[control] = "control"
+    groups[groups[groups == "outreach"].index[capacity:]] = "none"
+    return groups.to_numpy()
+
+
+def synthetic_risk_list(
+    ids: np.ndarray, as_of: str, seed: int = 1, capacity: int | None = None
+) -> pd.DataFrame:
+    """A risk list in the scoring format, ranked by value at risk, with templated reasons.
+
+    Outreach is the top 10% less a random 10% control, or, with a ``capacity``, as :func:`capped_groups`.
+    """
     rng = np.random.default_rng(seed)
     n = len(ids)
     frame = pd.DataFrame({"customer_id": ids, "as_of": pd.Timestamp(as_of, tz="UTC")})
@@ -87,6 +123,8 @@ def synthetic_risk_list(ids: np.ndarray, as_of: str, seed: int = 1) -> pd.DataFr
     frame["suggested_action"] = "Automated retention email"
     top = frame["rank"] <= max(1, n // 10)
     frame["group"] = np.where(top, np.where(rng.random(n) < 0.1, "control", "outreach"), "none")
+    if capacity is not None:
+        frame["group"] = capped_groups(frame, capacity, seed)
     frame["model_name"], frame["model_version"] = "churnguard-churn", "3"
     return frame
 
@@ -97,9 +135,12 @@ def risk_list() -> Callable[..., pd.DataFrame]:
 
 
 def write_risk_list(frame: pd.DataFrame, risk_list_dir: Path, as_of: str) -> Path:
+    """``risk_list.parquet`` and the ``summary.json`` groups beside it, as scoring writes them."""
     folder = risk_list_dir / f"as_of={as_of}"
     folder.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(folder / "risk_list.parquet")
+    groups = {g: int((frame["group"] == g).sum()) for g in ("outreach", "control", "none")}
+    (folder / "summary.json").write_text(json.dumps({"as_of": as_of, "groups": groups}), encoding="utf-8")
     return folder / "risk_list.parquet"
 
 
@@ -114,14 +155,33 @@ def sample_dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
 
 
 @pytest.fixture(scope="session")
-def sample_report(sample_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
+def sample_risk_lists(sample_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A risk list folder with the sample customers' list of 2026-10-31, scored at :data:`LIST_CAPACITY`."""
+    risk_dir = tmp_path_factory.mktemp("risk_lists")
+    ids = sample_dataset.customers["customer_id"].to_numpy()
+    write_risk_list(synthetic_risk_list(ids, "2026-10-31", capacity=LIST_CAPACITY), risk_dir, "2026-10-31")
+    return risk_dir
+
+
+def report_settings() -> Settings:
+    """The sample report's settings: money in :data:`CURRENCY`, a capacity the list was not scored with."""
+    return Settings(report={"currency": CURRENCY}, outreach={"capacity": 200})
+
+
+@pytest.fixture(scope="session")
+def sample_report(
+    sample_dataset: Dataset, sample_risk_lists: Path, tmp_path_factory: pytest.TempPathFactory
+) -> ReportResult:
     """The full report of the sample data, with a risk list of the same date and a champion."""
     from churnguard.reports.build import build_report
 
-    risk_dir = tmp_path_factory.mktemp("risk_lists")
-    write_risk_list(
-        synthetic_risk_list(sample_dataset.customers["customer_id"].to_numpy(), "2026-10-31"),
-        risk_dir,
-        "2026-10-31",
-    )
-    return build_report(sample_dataset, Settings(), tmp_path_factory.mktemp("reports"), risk_dir, CHAMPION)
+    reports = tmp_path_factory.mktemp("reports")
+    return build_report(sample_dataset, report_settings(), reports, sample_risk_lists, CHAMPION)
+
+
+@pytest.fixture(scope="session")
+def listed_content(sample_dataset: Dataset, sample_risk_lists: Path) -> ReportContent:
+    """What the sample report shows, as data: the sections can be read without parsing HTML."""
+    from churnguard.reports.content import compute_content
+
+    return compute_content(sample_dataset, report_settings(), sample_risk_lists, CHAMPION)

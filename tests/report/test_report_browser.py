@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from churnguard.reports.html import headline_cards
+from tests.report.conftest import CURRENCY
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -67,7 +68,8 @@ def test_report_renders_in_chromium(sample_report, browser) -> None:
         assert complete and width > 0 and img_height > 0, f"chart {alt!r} did not render"
 
     text = browser.find_element("tag name", "body").text
-    for label, value, _note, _tone in headline_cards(sample_report.headline):
+    for label, value, _note, _tone in headline_cards(sample_report.headline, CURRENCY):
         assert value in text, f"headline {label!r} = {value!r} not on the page"
         assert value != "–", f"headline {label!r} is empty on the sample data"
     assert "churn rate 10 ÷ 100 × 100 = 10%" in text
+    assert "Two churn rates" in text and "The list contacts 150 customers" in text

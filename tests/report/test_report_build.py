@@ -77,7 +77,7 @@ def test_report_files_and_headline(sample_report) -> None:
     assert headline["risk_list_as_of"] == "2026-10-31"
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["headline"] == headline
-    assert "| Churn rate · Sep 2026 |" in sample_report.markdown
+    assert "| Monthly churn rate · Sep 2026 |" in sample_report.markdown
 
 
 def test_report_is_one_self_contained_file(sample_report) -> None:
@@ -87,7 +87,7 @@ def test_report_is_one_self_contained_file(sample_report) -> None:
     assert "@import" not in page and "url(" not in page
     assert page.count('src="data:image/png;base64,') == 6  # churn, cohorts, NPS, segments, tiers, profit
     assert "100 customers active at the start of July, 10 of them lost" in page
-    assert "churnguard-churn v3" in page and "0.812" in page
+    assert "churnguard-churn v3" in page and "Ranking quality (ROC AUC)" in page
 
 
 @pytest.fixture(scope="module")
@@ -176,8 +176,8 @@ def test_sections_are_data_the_template_shows(sample_content) -> None:
     assert len(churn["table"]["rows"]) == len(monthly)
     assert churn["table"]["rows"][0][0] == "Sep 2026"  # newest month first
     assert churn["table"]["rows"][0][1] == f"{monthly['active_at_start'].iloc[-1]:,}"
-    model = sections.model_section(sample_content)
-    assert ("ROC AUC (ranks churners first; 0.5 = random, 1 = perfect)", "0.812") in model["stats"]
+    tiles = {t["label"]: t["value"] for t in sections.model_section(sample_content)["tiles"]}
+    assert tiles["Ranking quality (ROC AUC)"] == "0.81"
     assert sections.risk_section(sample_content)["missing"].startswith("No risk list dated on or before")
 
 

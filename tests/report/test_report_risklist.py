@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from churnguard.core.config import OutreachSettings
 from churnguard.reports import risklist
 
 
@@ -68,20 +69,25 @@ def test_outreach_groups() -> None:
     ]
 
 
-def test_expected_profit_follows_the_list_order() -> None:
+def test_expected_profit_follows_the_outreach_order_and_counts_the_lists_own_groups() -> None:
     # By value at risk: customers 1, 3, 2. Cost 3, save rate 0.5:
     # gains 0.5*50 - 3 = 22, 0.5*8 - 3 = 1, 0.5*5 - 3 = -0.5 -> curve 0, 22, 23, 22.5: best 2 contacts, 23.
-    summary, curve = risklist.expected_profit(small_list(), cost_per_contact=3.0, save_rate=0.5, capacity=1)
-    assert summary["ordered_by"] == "value_at_risk"
+    outreach = OutreachSettings(cost_per_contact=3.0, save_rate=0.5, capacity=1)
+    summary, curve = risklist.expected_profit(small_list(), outreach)
     assert (summary["best_contact_count"], summary["best_profit"]) == (2, 23.0)
+    assert summary["best_tiers"] == ["critical", "high"]
     assert summary["contact_all_profit"] == 22.5
-    assert summary["profit_at_capacity"] == 22.0
     assert curve["expected_profit"].tolist() == [0.0, 22.0, 23.0, 22.5]
+    # The list's own plan: customer 1 contacted (gain 22), customer 3 held out; both eligible tiers used up.
+    assert (summary["contacted"], summary["control"], summary["contacted_profit"]) == (1, 1, 22.0)
+    assert (summary["eligible"], summary["capped"]) == (2, False)
 
 
-def test_list_ranked_by_probability_is_read_that_way() -> None:
-    frame = small_list().assign(rank=[2, 3, 1])  # 0.8, 0.5, 0.1: probability order
-    assert risklist.list_order(frame) == "churn_probability"
+def test_a_list_ranked_by_probability_is_still_contacted_by_value_at_risk() -> None:
+    # Ranks follow probability (3, 1, 2) but outreach, and so the curve, goes by value at risk: 1, 3, 2.
+    frame = small_list().assign(rank=[2, 3, 1])
+    _, curve = risklist.expected_profit(frame, OutreachSettings(cost_per_contact=3.0, save_rate=0.5))
+    assert curve["expected_profit"].tolist() == [0.0, 22.0, 23.0, 22.5]
 
 
 def test_find_risk_list(tmp_path: Path) -> None:
