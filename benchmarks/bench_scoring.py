@@ -57,7 +57,7 @@ def train(work: Path, customers: int, trees: int | None) -> str:
     from churnguard.features.source import source_from_dataset
     from churnguard.models.package import log_churn_model
     from churnguard.models.search import booster_params
-    from churnguard.models.tracking import configure_tracking
+    from churnguard.models.store import configure_tracking
     from churnguard.models.train import train_churn_model
 
     settings = settings_for(work)
@@ -110,7 +110,7 @@ def score(work: Path, data: Path, model_uri: str, rows: int, sample: int) -> Non
     from churnguard.models.reasons import explain
     from churnguard.models.registry import load_model
     from churnguard.models.scoring import score_customers, write_risk_list
-    from churnguard.models.tracking import configure_tracking
+    from churnguard.models.store import configure_tracking
 
     settings = settings_for(work)
     configure_tracking(settings)

@@ -6,6 +6,7 @@ Heavy libraries (Prefect, MLflow, XGBoost) are imported inside commands so ``--h
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import traceback
@@ -13,7 +14,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Annotated, Any
 
 import typer
@@ -72,17 +72,17 @@ def _config(value: Path | None) -> str | None:
 def _prepare_runtime() -> None:
     # XGBoost's OpenMP threads spin while idle; on a shared 2-core box that costs several times the work.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    # The ephemeral Prefect server creates its database on first start: 20 s is too short on a busy machine.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     # Usage telemetry fails noisily on closed networks and contends for the ephemeral server's database.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 def _run(action: Callable[[], Any]) -> Any:
     """Run a command body, mapping failures to exit codes and readable messages."""
+    from churnguard.core import interrupt
     from churnguard.core.errors import BadInputError
 
     _prepare_runtime()
+    interrupt.install()
     try:
         return action()
     except BadInputError as exc:
@@ -90,7 +90,7 @@ def _run(action: Callable[[], Any]) -> Any:
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         console.print("[yellow]churn: interrupted[/]")
-        raise typer.Exit(130) from None
+        raise typer.Exit(interrupt.EXIT_CODE) from None
     except typer.Exit:
         raise
     except Exception as exc:
@@ -104,22 +104,51 @@ def _run(action: Callable[[], Any]) -> Any:
 
 
 @contextmanager
-def _flow_progress(title: str) -> Iterator[None]:
-    """A live progress line fed by the flow's progress messages, under Prefect's own log lines."""
+def _flow_progress(title: str, server: str | None) -> Iterator[None]:
+    """A live progress line fed by the flow's progress messages, under the flow's own log lines."""
     from churnguard.core.progress import listening
 
-    where = os.environ.get("PREFECT_API_URL")
-    console.print(
-        f"[bold]{title}[/] — starting Prefect "
-        + (f"(server {where})" if where else "(ephemeral local server; set PREFECT_API_URL to use yours)")
-        + " and MLflow ...",
-        highlight=False,
-    )
+    if server:
+        console.print(f"[bold]{title}[/] as Prefect flow runs on {_masked(server)} ...", highlight=False)
+    else:
+        console.print(
+            f"[bold]{title}[/] in this process (set PREFECT_API_URL to see runs in a Prefect server) ...",
+            highlight=False,
+        )
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    with Progress(*columns, console=console, transient=True) as progress, _printed_run_logs(server):
         line = progress.add_task(title, total=None)
         with listening(lambda message: progress.update(line, description=message)):
             yield
+
+
+def _masked(uri: str) -> str:
+    from churnguard.core.config import masked_uri
+
+    return masked_uri(uri)
+
+
+@contextmanager
+def _printed_run_logs(server: str | None) -> Iterator[None]:
+    """In-process runs log to ``churnguard.run``: print those lines as Prefect prints a run's logs."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    from churnguard.pipelines.orchestration import LOCAL_LOGGER
+
+    if server:  # Prefect prints its runs' logs itself
+        yield
+        return
+    logger = logging.getLogger(LOCAL_LOGGER)
+    handler = RichHandler(console=console, show_path=False, markup=False, log_time_format="%H:%M:%S")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 @contextmanager
@@ -127,18 +156,20 @@ def _validated(data: Path, as_of: datetime | None, config: Path | None) -> Itera
     """Validate and stage the data before Prefect starts, so bad input or settings stop in a second,
     with one message; the flow is handed the staged copy (and validates nothing twice), which goes
     when the command ends."""
+    from churnguard.core import interrupt
     from churnguard.core.config import load_settings
     from churnguard.core.data.dataset import load_dataset
     from churnguard.core.data.stage import remove_stage, stage_dataset
 
     settings = load_settings(_config(config))
     console.print(f"Validating {data} ...", style="dim")
-    dataset = load_dataset(data, settings.data, _as_of(as_of))
+    dataset = load_dataset(data, settings.data, _as_of(as_of), settings.scoring.carry_columns)
     stage = stage_dataset(dataset, settings.paths.work)
     for note in stage.notes:
         console.print(f"Note: {note}", style="dim", highlight=False, soft_wrap=True)
     try:
-        yield str(stage.folder)
+        with interrupt.cleanup_on_abort(lambda: remove_stage(stage, keep=settings.paths.keep_work)):
+            yield str(stage.folder)
     finally:
         remove_stage(stage, keep=settings.paths.keep_work)
 
@@ -146,22 +177,33 @@ def _validated(data: Path, as_of: datetime | None, config: Path | None) -> Itera
 @contextmanager
 def _flow_run(
     title: str, data: Path, as_of: datetime | None, config: Path | None
-) -> Iterator[tuple[SimpleNamespace, str]]:
+) -> Iterator[tuple[_Flows, str]]:
     """Validate the data first, then load the flows and show their progress: ``(flows, staged folder)``."""
     with _validated(data, as_of, config) as staged:
         flows = _load_flows()
-        with _flow_progress(title):
+        with _flow_progress(title, flows.server):
             yield flows, staged
 
 
-def _load_flows() -> SimpleNamespace:
-    """The flow modules, imported on demand: Prefect and MLflow take seconds to import."""
-    console.print("Loading Prefect and MLflow ...", style="dim")
-    from churnguard.pipelines import build_features, churn_pipeline, report, score, train
+class _Flows:
+    """The flow modules by name (``flows.score``), each imported when first used: a command pays
+    for the libraries of its own flow only, as Prefect, MLflow and XGBoost take seconds to import."""
 
-    return SimpleNamespace(
-        build_features=build_features, churn_pipeline=churn_pipeline, report=report, score=score, train=train
-    )
+    def __init__(self) -> None:
+        from churnguard.pipelines.orchestration import prefect_api_url, run_flow
+
+        self.run = run_flow
+        self.server = prefect_api_url()
+
+    def __getattr__(self, name: str) -> Any:
+        import importlib
+
+        return importlib.import_module(f"churnguard.pipelines.{name}")
+
+
+def _load_flows() -> _Flows:
+    console.print("Loading Prefect and MLflow ...", style="dim")
+    return _Flows()
 
 
 @app.command()
@@ -211,7 +253,7 @@ def validate(data: DataOption, as_of: AsOfOption = None, config: ConfigOption = 
         from churnguard.core.data.dataset import load_dataset
 
         settings = load_settings(_config(config))
-        dataset = load_dataset(data, settings.data, _as_of(as_of))
+        dataset = load_dataset(data, settings.data, _as_of(as_of), settings.scoring.carry_columns)
         out.print(dataset.report.render(), highlight=False, soft_wrap=True)
         out.print(f"as_of {dataset.as_of.date()}, fingerprint {dataset.fingerprint}")
 
@@ -229,8 +271,11 @@ def features(
 
     def body() -> None:
         with _flow_run("Building features", data, as_of, config) as (flows, staged):
-            result = flows.build_features.build_features_flow(
-                data_dir=staged, out_file=str(out_file), config_file=_config(config)
+            result = flows.run(
+                flows.build_features.build_features_flow,
+                data_dir=staged,
+                out_file=str(out_file),
+                config_file=_config(config),
             )
         out.print(f"Features of {result['customers']:,} customers written to {result['path']}")
 
@@ -257,7 +302,8 @@ def train(
 
     def body() -> None:
         with _flow_run("Training", data, as_of, config) as (flows, staged):
-            result = flows.train.train_flow(
+            result = flows.run(
+                flows.train.train_flow,
                 data_dir=staged,
                 horizon_days=horizon_days,
                 experiment=experiment,
@@ -300,7 +346,8 @@ def score(
 
     def body() -> None:
         with _flow_run("Scoring", data, as_of, config) as (flows, staged):
-            result = flows.score.score_flow(
+            result = flows.run(
+                flows.score.score_flow,
                 data_dir=staged,
                 out_dir=str(out_dir) if out_dir else None,
                 model_uri=model_uri,
@@ -342,7 +389,8 @@ def report(
 
     def body() -> None:
         with _flow_run("Building the retention report", data, as_of, config) as (flows, staged):
-            result = flows.report.report_flow(
+            result = flows.run(
+                flows.report.report_flow,
                 data_dir=staged,
                 out_dir=str(out_dir) if out_dir else None,
                 risk_lists_dir=str(risk_lists) if risk_lists else None,
@@ -368,7 +416,8 @@ def pipeline(
 
     def body() -> dict:
         with _flow_run("Running the churn pipeline", data, as_of, config) as (flows, staged):
-            result = flows.churn_pipeline.churn_pipeline(
+            result = flows.run(
+                flows.churn_pipeline.churn_pipeline,
                 data_dir=staged,
                 output_dir=str(out_dir),
                 retrain=retrain,
@@ -450,6 +499,86 @@ def runs(
 
 
 @app.command()
+def lookup(
+    customer_id: Annotated[
+        str, typer.Option("--customer-id", "-i", help="The customer, as the data writes the id.")
+    ],
+    data: Annotated[
+        Path | None, typer.Option("--data", "-d", help="Data directory: adds the customer's history.")
+    ] = None,
+    risk_lists: Annotated[
+        Path | None, typer.Option(help="Folder of risk lists (default output/risk_lists).")
+    ] = None,
+    as_of: AsOfOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Show one customer: probability, tier, reasons and action on the newest list, earlier tiers, history.
+
+    Reads the risk lists already written (no model is loaded); with --data, also that customer's
+    purchases, events and subscriptions up to the data's as_of. Exit 2 when the id is on no list.
+    """
+
+    def body() -> None:
+        from churnguard.core.config import load_settings
+        from churnguard.core.errors import BadInputError
+        from churnguard.reports.lookup import find_on_lists, history_summary
+
+        settings = load_settings(_config(config))
+        found = find_on_lists(risk_lists or settings.paths.risk_lists, customer_id, _as_of(as_of))
+        history = []
+        if data is not None:
+            from churnguard.core.data.dataset import load_dataset
+
+            history = history_summary(load_dataset(data, settings.data, _as_of(as_of)), customer_id)
+        if found.row is None and not history:
+            raise BadInputError(
+                f"customer {customer_id!r} is not on the risk list {found.list_path} ({found.list_size:,} "
+                "active customers)"
+                + ("" if data else "; pass --data DIR to look in the data too")
+                + (" nor in the data" if data else "")
+            )
+        _print_lookup(found, history)
+
+    _run(body)
+
+
+def _print_lookup(found, history: list[tuple[str, str]]) -> None:
+    from churnguard.models.scoring import CONTROL_ACTION
+
+    table = Table(title=f"Customer {found.customer_id}", show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    row = found.row
+    if row is None:
+        table.add_row("Risk list", f"not on {found.list_path.parent.name} (not active at its date)")
+    else:
+        table.add_row(
+            "Risk list", f"{found.list_path.parent.name}, rank {row['rank']:,} of {found.list_size:,}"
+        )
+        table.add_row("Churn probability", f"{row['churn_probability']:.0%} (risk tier {row['risk_tier']})")
+        if row.get("previous_tier"):
+            table.add_row("Previous list", f"tier {row['previous_tier']}")
+        table.add_row(
+            "Value at risk", f"{row['value_at_risk']:,.2f} of customer value {row['customer_value']:,.2f}"
+        )
+        for slot in (1, 2, 3):
+            if row.get(f"reason_{slot}"):
+                table.add_row(f"Reason {slot}", str(row[f"reason_{slot}"]))
+        action = row["suggested_action"]
+        table.add_row("Group", str(row["group"]))
+        table.add_row(
+            "Suggested action", CONTROL_ACTION if row["group"] == "control" else str(action or "none")
+        )
+    if found.earlier:
+        table.add_row(
+            "Earlier lists", ", ".join(f"{day} {tier} {p:.0%}" for day, tier, p in found.earlier[-6:])
+        )
+    for what, value in history:
+        table.add_row(what, value)
+    (out if out.is_terminal else Console(width=160)).print(table)
+
+
+@app.command()
 def forget(
     customer_id: Annotated[
         list[str] | None,
@@ -520,8 +649,22 @@ def _cell(value: object) -> str:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.
+
+    Ends the process once the command is done and the exit handlers (log flushing included) have run:
+    Python's own teardown of the loaded libraries takes another 1-2 s and does nothing a user needs.
+    """
+    try:
+        app()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        if isinstance(done.code, str):
+            console.print(done.code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import pandas as pd
 
 from churnguard.core.config import Settings
 from churnguard.models.registry import CHALLENGER, CHAMPION, champion_version
-from churnguard.models.tracking import configure_tracking
+from churnguard.models.store import configure_tracking
 
 # Column shown -> MLflow run column: means over the backtest folds, and the gain over each baseline.
 COLUMNS = {

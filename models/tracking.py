@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,53 +19,10 @@ from churnguard.models import plots
 from churnguard.models.package import log_churn_model
 from churnguard.models.registry import TRAINING_CUTOFF_TAG
 from churnguard.models.search import SEARCH_SPACE
+from churnguard.models.store import configure_tracking  # noqa: F401  (re-exported for older imports)
 from churnguard.models.train import TrainResult
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-# Tells MLflow 3's UI this experiment trains models: it opens on the runs, not on GenAI traces.
-EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
-
-
-def configure_tracking(settings: Settings) -> MlflowClient:
-    """Point MLflow at the configured store (embedded SQLite by default) and ensure the experiment exists.
-
-    Returns:
-        A client bound to that store.
-    """
-    uri = settings.tracking.resolved_uri()
-    artifact_location = settings.tracking.artifact_location()
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    with _environment_kept("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
-        # MLflow 3 also exports these URIs to os.environ; keeping the environment as the user set it
-        # lets later settings in the same process (tests, notebooks, workers) resolve their own store.
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    name = settings.training.experiment
-    experiment = client.get_experiment_by_name(name)
-    if experiment is None:
-        client.create_experiment(name, artifact_location=artifact_location, tags=EXPERIMENT_TAGS)
-    elif any(experiment.tags.get(k) != v for k, v in EXPERIMENT_TAGS.items()):
-        for key, value in EXPERIMENT_TAGS.items():
-            client.set_experiment_tag(experiment.experiment_id, key, value)
-    mlflow.set_experiment(name)
-    return client
-
-
-@contextmanager
-def _environment_kept(*names: str) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in names}
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def git_commit() -> str:

@@ -5,20 +5,20 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect import flow, task
 
 from churnguard.core.atomic import write_file_atomically
 from churnguard.core.data.stage import Stage
 from churnguard.features.build import build_features, discover_spec
 from churnguard.features.source import source_from_parquet
 from churnguard.pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, staged_data
+from churnguard.pipelines.orchestration import publish_markdown, run_logger, step
 
 
 @task(name="write-feature-table", timeout_seconds=3600, **EXTERNAL)
 def write_feature_table(stage: Stage, out_file: str, config_file: str | None) -> dict:
     """Build the features of the population at the stage's as_of and write them atomically."""
-    logger = get_run_logger()
+    logger = run_logger()
     settings = run_settings(config_file)
     source = source_from_parquet(stage.folder, settings.features)
     frame = build_features(source, stage.as_of, settings, discover_spec(source))
@@ -35,8 +35,8 @@ def build_features_flow(
 ) -> dict:
     """Validate the data, then write the feature table of every active customer as of ``as_of``."""
     with staged_data(data_dir, as_of_text(as_of), config_file) as stage:
-        written = write_feature_table(stage, out_file, config_file)
-        create_markdown_artifact(
+        written = step(write_feature_table, stage, out_file, config_file)
+        publish_markdown(
             key="feature-table",
             markdown=f"# Feature table as of {stage.as_of.date()}\n\n{written['customers']:,} customers, "
             f"{written['columns']} columns, written to `{written['path']}`.\n",

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect import flow, task
 
 from churnguard.models.registry import champion_version
-from churnguard.models.tracking import configure_tracking
+from churnguard.models.store import configure_tracking
 from churnguard.pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, staged_data
+from churnguard.pipelines.orchestration import publish_markdown, run_logger, step
 from churnguard.pipelines.report import report_flow
 from churnguard.pipelines.score import score_flow
 from churnguard.pipelines.train import train_flow
@@ -35,25 +35,28 @@ def churn_pipeline(
     config_file: str | None = None,
 ) -> dict:
     """Validate the data, train when there is no champion (or when asked), score and report."""
-    logger = get_run_logger()
+    logger = run_logger()
     with staged_data(data_dir, as_of_text(as_of), config_file) as stage:
         staged = str(stage.folder)
-        champion = find_champion(config_file)
+        champion = step(find_champion, config_file)
         training = None
         if retrain or champion is None:
             logger.info("Training: " + ("requested (retrain)" if retrain else "no champion model yet"))
-            training = train_flow(data_dir=staged, config_file=config_file)
+            training = step(train_flow, data_dir=staged, config_file=config_file)
         else:
             logger.info(f"Using champion version {champion}; pass retrain=True to train a new model")
         risk_lists = str(Path(output_dir) / "risk_lists")
-        scoring = score_flow(data_dir=staged, out_dir=risk_lists, capacity=capacity, config_file=config_file)
-        report = report_flow(
+        scoring = step(
+            score_flow, data_dir=staged, out_dir=risk_lists, capacity=capacity, config_file=config_file
+        )
+        report = step(
+            report_flow,
             data_dir=staged,
             out_dir=str(Path(output_dir) / "reports"),
             risk_lists_dir=risk_lists,
             config_file=config_file,
         )
-        create_markdown_artifact(
+        publish_markdown(
             key="churn-pipeline-outputs",
             markdown=(
                 f"# Churn pipeline as of {stage.as_of.date()}\n\n"

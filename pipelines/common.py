@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
@@ -19,6 +19,7 @@ from churnguard.core.data.dataset import load_dataset
 from churnguard.core.data.stage import MARKER, Stage, read_stage, remove_stage, stage_dataset
 from churnguard.core.errors import BadInputError
 from churnguard.core.progress import reporter
+from churnguard.pipelines.orchestration import in_prefect_run, run_logger, step
 
 
 def run_settings(config_file: str | None, overrides: dict[str, dict[str, Any]] | None = None) -> Settings:
@@ -53,6 +54,8 @@ def fails_on_bad_input(fn: Fn) -> Fn:
         try:
             return fn(*args, **kwargs)
         except BadInputError as error:
+            if not in_prefect_run():  # called in-process (the CLI without a server): the caller reports it
+                raise
             engine_logger = logging.getLogger("prefect.flow_runs")
             if not any(isinstance(f, _QuietBadInput) for f in engine_logger.filters):
                 engine_logger.addFilter(_QuietBadInput())
@@ -86,7 +89,7 @@ def as_of_text(as_of: date | str | None) -> str | None:
 @task(name="validate-data", timeout_seconds=3600, **EXTERNAL)
 def validate_data(data_dir: str, as_of: str | None, config_file: str | None) -> Stage:
     """Validate the data directory against the contract and stage it as Parquet for the next tasks."""
-    logger = get_run_logger()
+    logger = run_logger()
     folder = Path(data_dir)
     if (folder / MARKER).exists():
         stage = read_stage(folder)
@@ -94,7 +97,7 @@ def validate_data(data_dir: str, as_of: str | None, config_file: str | None) -> 
         return stage
     settings = run_settings(config_file)
     logger.info(f"Validating {folder.resolve()} ...")
-    dataset = load_dataset(folder, settings.data, as_of)
+    dataset = load_dataset(folder, settings.data, as_of, settings.scoring.carry_columns)
     stage = stage_dataset(dataset, settings.paths.work)
     logger.info(f"Validated {stage.describe()}")
     for note in stage.notes:
@@ -109,7 +112,7 @@ def staged_data(data_dir: str, as_of: str | None, config_file: str | None) -> It
     A flow handed a stage by its parent (``churn-pipeline`` passes one to training, scoring and the
     report) uses it and leaves it to the parent. ``paths.keep_work`` keeps the newest copies.
     """
-    stage = validate_data(data_dir, as_of, config_file)
+    stage = step(validate_data, data_dir, as_of, config_file)
     try:
         yield stage
     finally:
@@ -119,4 +122,4 @@ def staged_data(data_dir: str, as_of: str | None, config_file: str | None) -> It
 
 def say(logger=None):
     """Progress callback for library code inside a task."""
-    return reporter(logger or get_run_logger())
+    return reporter(logger or run_logger())

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect import flow, task
 
 from churnguard.core.data.stage import Stage, load_stage
 from churnguard.models.registry import champion_info
-from churnguard.models.tracking import configure_tracking
+from churnguard.models.store import configure_tracking
 from churnguard.pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, staged_data
+from churnguard.pipelines.orchestration import publish_markdown, run_logger, step
 from churnguard.reports.build import build_report
 
 
@@ -20,7 +20,7 @@ def report_task(
     stage: Stage, out_dir: str | None, risk_lists_dir: str | None, config_file: str | None
 ) -> dict:
     """Compute the KPIs, write report.html and CSVs atomically, attach them to the champion's MLflow run."""
-    logger = get_run_logger()
+    logger = run_logger()
     settings = run_settings(config_file)
     client = configure_tracking(settings)
     champion = champion_info(settings, client)
@@ -55,8 +55,8 @@ def report_flow(
 ) -> dict:
     """Validate the data and write the retention KPI report for ``as_of``."""
     with staged_data(data_dir, as_of_text(as_of), config_file) as stage:
-        result = report_task(stage, out_dir, risk_lists_dir, config_file)
-        create_markdown_artifact(
+        result = step(report_task, stage, out_dir, risk_lists_dir, config_file)
+        publish_markdown(
             key="retention-report",
             markdown=result["markdown"],
             description="Retention KPIs (headline numbers)",

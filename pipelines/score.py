@@ -6,15 +6,16 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect import flow, task
 
-from churnguard.core.data.stage import Stage
+from churnguard.core.config import LAPSED_TIER
+from churnguard.core.data.stage import Stage, read_carry
 from churnguard.features.build import build_features
 from churnguard.features.source import source_from_parquet
+from churnguard.models.compare import previous_risk_list
 from churnguard.models.registry import resolve_model
 from churnguard.models.scoring import score_customers, write_risk_list
-from churnguard.models.tracking import configure_tracking
+from churnguard.models.store import configure_tracking
 from churnguard.pipelines.common import (
     EXTERNAL,
     as_of_text,
@@ -23,6 +24,7 @@ from churnguard.pipelines.common import (
     say,
     staged_data,
 )
+from churnguard.pipelines.orchestration import publish_markdown, run_logger, step
 
 TOP_ROWS = 20
 
@@ -32,7 +34,7 @@ def score_task(
     stage: Stage, out_dir: str | None, model_uri: str | None, config_file: str | None, overrides: dict
 ) -> dict:
     """Build features as of the stage's date, score them with the model, write the risk list atomically."""
-    logger = get_run_logger()
+    logger = run_logger()
     settings = run_settings(config_file, overrides)
     client = configure_tracking(settings)
     pyfunc, model, name, version = resolve_model(settings, client, model_uri)
@@ -40,12 +42,26 @@ def score_task(
     source = source_from_parquet(stage.folder, settings.features)
     features = build_features(source, stage.as_of, settings, model.parts.feature_spec)
     logger.info(f"Built features for {len(features):,} active customers as of {stage.as_of.date()}")
+    lists = Path(out_dir) if out_dir else settings.paths.risk_lists
     scored = score_customers(
-        features, pyfunc, model, settings, name, version, stage.as_of, stage.fingerprint, progress=say(logger)
+        features,
+        pyfunc,
+        model,
+        settings,
+        name,
+        version,
+        stage.as_of,
+        stage.fingerprint,
+        progress=say(logger),
+        carry=read_carry(stage, settings.scoring.carry_columns),
+        previous=previous_risk_list(lists, stage.as_of),
     )
-    folder = write_risk_list(scored, Path(out_dir) if out_dir else settings.paths.risk_lists, stage.as_of)
+    folder = write_risk_list(scored, lists, stage.as_of)
     logger.info(f"Risk list of {len(scored.risk_list):,} customers written to {folder}")
-    top = scored.risk_list.head(TOP_ROWS)
+    # Carried CRM columns stay in the list's files, out of the task's result.
+    # The top of the list a caller works from: lapsed customers (already gone) have their own tier.
+    keepable = scored.risk_list[scored.risk_list["risk_tier"] != LAPSED_TIER]
+    top = keepable.head(TOP_ROWS).drop(columns=settings.scoring.carry_columns)
     return {
         "folder": str(folder.resolve()),
         "summary": scored.summary,
@@ -87,13 +103,13 @@ def score_flow(
     """Validate the data and write the risk list for ``as_of`` (default: the day after the newest purchase)."""
     overrides = {"outreach": {"capacity": capacity}} if capacity is not None else {}
     with staged_data(data_dir, as_of_text(as_of), config_file) as stage:
-        result = score_task(stage, out_dir, model_uri, config_file, overrides)
+        result = step(score_task, stage, out_dir, model_uri, config_file, overrides)
         summary = result["summary"]
         tiers = "\n".join(
             f"| {tier} | {v['customers']:,} | {v['value_at_risk']:,.0f} |"
             for tier, v in summary["tiers"].items()
         )
-        create_markdown_artifact(
+        publish_markdown(
             key="risk-list-summary",
             markdown=(
                 f"# Risk list as of {summary['as_of']}\n\n{summary['customers']:,} customers scored by "
@@ -104,10 +120,10 @@ def score_flow(
             ),
             description="Tier counts and value at risk",
         )
-        create_markdown_artifact(
+        publish_markdown(
             key="risk-list-top",
             markdown=top_table(result["top"]),
-            description=f"Top {TOP_ROWS} customers by churn probability",
+            description=f"Top {TOP_ROWS} customers by churn probability, lapsed customers apart",
         )
         return {"folder": result["folder"], "summary": summary}
 

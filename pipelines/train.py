@@ -9,8 +9,7 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect import flow, task
 from prefect.runtime import flow_run
 
 from churnguard.core.atomic import write_file_atomically
@@ -33,6 +32,7 @@ from churnguard.pipelines.common import (
     say,
     staged_data,
 )
+from churnguard.pipelines.orchestration import publish_markdown, publish_table, run_logger, step
 
 HEADLINE_METRICS = ("pr_auc", "roc_auc", "lift_at_10", "capture_at_10", "expected_profit")
 
@@ -63,7 +63,7 @@ def training_set_key(settings: Settings, fingerprint: str) -> str:
 @task(name="build-training-set", timeout_seconds=3600, **EXTERNAL)
 def training_set_task(stage: Stage, config_file: str | None, overrides: dict) -> dict:
     """Features and labels for every labelled cutoff before as_of, written next to the staged data."""
-    logger = get_run_logger()
+    logger = run_logger()
     settings = run_settings(config_file, overrides)
     target = stage.folder / f"training_{training_set_key(settings, stage.fingerprint)}.parquet"
     source = source_from_parquet(stage.folder, settings.features)
@@ -88,7 +88,7 @@ def training_set_task(stage: Stage, config_file: str | None, overrides: dict) ->
 @task(name="train-model", timeout_seconds=7200, **EXTERNAL)
 def train_task(training: dict, config_file: str | None, overrides: dict) -> TrainResult:
     """Backtest, choose and refit the model (no MLflow: a retry here never touches the store)."""
-    logger = get_run_logger()
+    logger = run_logger()
     settings = run_settings(config_file, overrides)
     frame = pd.read_parquet(training["path"])
     spec = FeatureSpec.from_dict(training["spec"])
@@ -100,7 +100,7 @@ def log_task(
     result: TrainResult, stage: Stage, training: dict, config_file: str | None, overrides: dict, run_key: str
 ) -> TrackedRun:
     """Log the training as one MLflow run; a retry finds the run by its key instead of logging another."""
-    logger = get_run_logger()
+    logger = run_logger()
     settings = run_settings(config_file, overrides)
     logger.info(f"Logging the run to MLflow at {masked_uri(settings.tracking.resolved_uri())} ...")
     configure_tracking(settings)
@@ -125,7 +125,7 @@ def promote_task(
     promote: bool,
 ) -> dict:
     """Compare with the champion on unseen outcomes and move the aliases last."""
-    logger = get_run_logger()
+    logger = run_logger()
     settings = run_settings(config_file, overrides)
     client = configure_tracking(settings)
     decision = promote_version(client, settings, version, run.run_id, *result.evaluation, force=promote)
@@ -175,20 +175,26 @@ def train_flow(
     """Validate the data, train a churn model on temporal splits, track it in MLflow, promote if better."""
     overrides = training_overrides(horizon_days, experiment, n_trials)
     with staged_data(data_dir, as_of_text(as_of), config_file) as stage:
-        training = training_set_task(stage, config_file, overrides)
-        result = train_task(training, config_file, overrides)
-        run = log_task(
-            result, stage, training, config_file, overrides, run_key=str(flow_run.id or uuid.uuid4())
+        training = step(training_set_task, stage, config_file, overrides)
+        result = step(train_task, training, config_file, overrides)
+        run = step(
+            log_task,
+            result,
+            stage,
+            training,
+            config_file,
+            overrides,
+            run_key=str(flow_run.id or uuid.uuid4()),
         )
-        version = register_task(run, config_file, overrides)
-        summary = promote_task(version, run, result, config_file, overrides, promote)
-        create_table_artifact(
+        version = step(register_task, run, config_file, overrides)
+        summary = step(promote_task, version, run, result, config_file, overrides, promote)
+        publish_table(
             key="training-metrics",
             table=metrics_table(summary["metrics"]),
             description=f"Mean of {int(summary['metrics']['backtest_folds'])} backtest folds. {summary['decision']} "
             f"(MLflow run {summary['run_id']})",
         )
-        create_markdown_artifact(
+        publish_markdown(
             key="training-decision",
             markdown=f"# {summary['decision']}\n\nMLflow run `{summary['run_id']}` in experiment "
             f"`{summary['experiment']}` at `{summary['tracking_uri']}`.\n",

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
+from churnguard.core import interrupt
+
 LOCK_TIMEOUT_SECONDS = 600.0
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -35,9 +37,11 @@ def write_file_atomically(target: Path, write: Callable[[Path], None]) -> Path:
     os.close(handle)
     tmp = Path(name)
     try:
-        write(tmp)
-        tmp.chmod(0o644)
-        os.replace(tmp, target)
+        with interrupt.cleanup_on_abort(lambda: tmp.unlink(missing_ok=True)):
+            write(tmp)
+            tmp.chmod(0o644)
+            interrupt.check()  # an interrupted run must not replace the file, even if it went on
+            os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -55,9 +59,11 @@ def replace_folder(target: Path, fill: Callable[[Path], None]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        fill(tmp)
-        tmp.chmod(0o755)
-        swapped = target.exists() and _exchange(tmp, target)
+        with interrupt.cleanup_on_abort(lambda: shutil.rmtree(tmp, ignore_errors=True)):
+            fill(tmp)
+            tmp.chmod(0o755)
+            interrupt.check()  # an interrupted run must not replace the folder, even if it went on
+            swapped = target.exists() and _exchange(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
