@@ -6,8 +6,9 @@ for ``go on`` on stdin while the caller looks at the project with its single tra
 else stops the build), trains one more model with a 60-day horizon and prints ``challenger {json}``.
 The JSON is the training summary: version, promoted, decision.
 
-A process of its own keeps Prefect's test server and MLflow's process-wide tracking URI out of the
-test session; one process for both steps starts the Prefect test server once.
+A process of its own keeps MLflow's process-wide tracking URI out of the test session. The flows
+run in-process, as `churn pipeline` runs them without a Prefect server: the notebooks read MLflow
+and the files, not Prefect.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ import json
 import sys
 from pathlib import Path
 
-from prefect.testing.utilities import prefect_test_harness
-
 from churnguard.core.data.generate import generate_sample
 from churnguard.pipelines.churn_pipeline import churn_pipeline
+from churnguard.pipelines.orchestration import run_flow
 from churnguard.pipelines.train import train_flow
 
 DATA_DIR = "data/sample"
@@ -32,12 +32,11 @@ def report(step: str, training: dict) -> None:
 
 
 def main() -> None:
-    with prefect_test_harness(server_startup_timeout=120):
-        generate_sample(Path(DATA_DIR), n_customers=CUSTOMERS, seed=0)
-        report("pipeline", churn_pipeline(data_dir=DATA_DIR, output_dir="output")["training"])
-        if sys.stdin.readline().strip() != "go on":
-            return  # the caller gave up: leave the harness, which stops the Prefect server
-        report("challenger", train_flow(data_dir=DATA_DIR, horizon_days=60))
+    generate_sample(Path(DATA_DIR), n_customers=CUSTOMERS, seed=0)
+    report("pipeline", run_flow(churn_pipeline, data_dir=DATA_DIR, output_dir="output")["training"])
+    if sys.stdin.readline().strip() != "go on":
+        return  # the caller gave up
+    report("challenger", run_flow(train_flow, data_dir=DATA_DIR, horizon_days=60))
 
 
 if __name__ == "__main__":

@@ -31,9 +31,9 @@ INTERRUPT_LIMIT_SECONDS = 2.0
 
 @pytest.fixture(scope="module")
 def big_shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """20,000 customers: long enough to scoring and training that a Ctrl-C lands in the middle."""
+    """10,000 customers: scoring and training last long enough for a Ctrl-C to land in the middle."""
     folder = tmp_path_factory.mktemp("big-shop")
-    generate_sample(folder, n_customers=20_000, seed=11)
+    generate_sample(folder, n_customers=10_000, seed=11)
     return folder
 
 
