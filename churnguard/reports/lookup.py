@@ -70,17 +70,22 @@ def history_summary(dataset: Dataset, customer_id: str) -> list[tuple[str, str]]
     if orders.empty:
         facts.append(("Purchases", "none"))
     else:
+        # Purchases are positive amounts, as in the features; refunds are told apart.
         purchases = orders[orders["amount"] > 0]
+        refunds = orders[orders["amount"] < 0]
         year = orders[orders["ts"] >= as_of - pd.Timedelta(days=365)]
-        facts.append(("First purchase", _day(orders["ts"].iloc[0], as_of)))
-        facts.append(("Last purchase", _day(orders["ts"].iloc[-1], as_of)))
+        if len(purchases):
+            facts.append(("First purchase", _day(purchases["ts"].iloc[0], as_of)))
+            facts.append(("Last purchase", _day(purchases["ts"].iloc[-1], as_of)))
         facts.append(
             (
                 "Purchases",
                 f"{len(purchases):,} in all, {int((year['amount'] > 0).sum()):,} in the last 365 days",
             )
         )
-        facts.append(("Spend in the last 365 days", f"{year['amount'].sum():,.2f}"))
+        if len(refunds):
+            facts.append(("Refunds", f"{len(refunds):,}, the last {_day(refunds['ts'].iloc[-1], as_of)}"))
+        facts.append(("Spend in the last 365 days", f"{year['amount'].sum():,.2f} (refunds deducted)"))
         if len(purchases) >= 2:  # the mean gap, as the features and reasons measure the rhythm
             gaps = purchases["ts"].diff().dropna().dt.total_seconds() / 86_400
             facts.append(("Usual gap between purchases", f"{gaps.mean():,.0f} days (mean of {len(gaps):,})"))
