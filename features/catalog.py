@@ -14,7 +14,7 @@ from functools import cache
 from churnguard.features.build import FeatureSpec
 from churnguard.features.engagement import NPS_EVENT, event_slug
 
-# What a feature describes. A reason's kind is not its feature's family: ``models/reasons.py`` folds
+# What a feature describes. A reason's kind is not its feature's family: ``models/reason_stories.py`` folds
 # rhythm, BTYD and RFM features into the behaviour behind them and never words attributes alone.
 FAMILIES = (
     "recency",
