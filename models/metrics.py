@@ -13,32 +13,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 
 TOP_SHARES = (0.05, 0.10, 0.20)
 
+
 # Measure key -> (plain words for a data engineer or a retention lead, how to show a value).
-MEASURES: dict[str, tuple[str, str]] = {
-    "pr_auc": ("Precision-recall AUC (finds churners; higher is better)", "{:.3f}"),
-    "roc_auc": ("ROC AUC (ranks churners first; 0.5 = random, 1 = perfect)", "{:.3f}"),
-    "lift_at_10": ("Lift in the top 10% (times the average churn rate)", "{:.2f}x"),
-    "capture_at_10": ("Churners found in the top 10%", "{:.1%}"),
-    "expected_profit": (
-        "Expected outreach profit per test period (contact count fixed beforehand)",
-        "{:,.0f}",
-    ),
-    "log_loss": ("Log loss (lower is better)", "{:.3f}"),
-    "brier": ("Brier score (lower is better)", "{:.3f}"),
-    # A gap between two rates, so percentage points: 0.012 reads "1.2 points", not "1.2%".
-    "ece": ("Calibration error (average gap, predicted vs actual churn)", "{:.1f} points"),
-}
-_IN_POINTS = {"ece"}
-
-
-def describe_measure(key: str, value: float | None) -> tuple[str, str]:
-    """Plain-word name and rounded value of a measure, e.g. ``("Churners found in the top 10%", "24.1%")``."""
-    label, pattern = MEASURES.get(key, (key.replace("_", " "), "{:.3f}"))
-    if value is None or not np.isfinite(value):
-        return label, "n/a"
-    return label, pattern.format(value * 100 if key in _IN_POINTS else value)
-
-
 def ranking_order(scores: np.ndarray) -> np.ndarray:
     """Indices from highest to lowest score; ties keep input order so results are reproducible."""
     return np.argsort(-np.asarray(scores, dtype=float), kind="stable")

@@ -19,7 +19,6 @@ from churnguard.core.errors import InsufficientDataError
 from churnguard.features.build import FeatureSpec, build_training_set, discover_spec, training_plan
 from churnguard.features.source import source_from_parquet
 from churnguard.features.version import feature_code_version
-from churnguard.models.metrics import describe_measure
 from churnguard.models.registry import promote as promote_version
 from churnguard.models.registry import register_version
 from churnguard.models.tracking import TrackedRun, configure_tracking, log_training_run
@@ -33,6 +32,7 @@ from churnguard.pipelines.common import (
     staged_data,
 )
 from churnguard.pipelines.orchestration import publish_markdown, publish_table, run_logger, step
+from churnguard.reports.health import describe_metric
 
 HEADLINE_METRICS = ("pr_auc", "roc_auc", "lift_at_10", "capture_at_10", "expected_profit")
 
@@ -142,20 +142,23 @@ def promote_task(
     }
 
 
-def metrics_table(metrics: dict[str, float]) -> list[dict[str, Any]]:
-    """XGBoost vs the baselines, mean over the backtest folds (± sd for XGBoost), plain words, rounded."""
+def metrics_table(metrics: dict[str, float], settings: Settings) -> list[dict[str, Any]]:
+    """XGBoost vs the baselines, mean over the backtest folds (± sd for XGBoost), in the report's words."""
     baselines = {"logistic": "logistic regression", "recency": "recency alone", "bgnbd": "BG/NBD"}
     present = {k: v for k, v in baselines.items() if f"{k}_test_pr_auc" in metrics}
+    tested = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
     rows = []
     for key in (*HEADLINE_METRICS, "log_loss", "brier", "ece"):
-        label, xgboost = describe_measure(key, metrics[f"test_{key}"])
-        spread = metrics.get(f"test_{key}_sd")
+        label, xgboost = describe_metric(key, tested.get(key), tested, settings)
+        spread = tested.get(f"{key}_sd")
         if spread is not None and spread == spread:  # not NaN: more than one fold
-            xgboost += f" ± {describe_measure(key, spread)[1]}"
+            xgboost += f" ± {describe_metric(key, spread, tested, settings)[1]}"
         row = {"measure": label, "XGBoost": xgboost}
         for name, title in present.items():
             row[title] = (
-                describe_measure(key, metrics.get(f"{name}_test_{key}"))[1] if key in HEADLINE_METRICS else ""
+                describe_metric(key, metrics.get(f"{name}_test_{key}"), tested, settings)[1]
+                if key in HEADLINE_METRICS
+                else ""
             )
         rows.append(row)
     return rows
@@ -190,7 +193,7 @@ def train_flow(
         summary = step(promote_task, version, run, result, config_file, overrides, promote)
         publish_table(
             key="training-metrics",
-            table=metrics_table(summary["metrics"]),
+            table=metrics_table(summary["metrics"], run_settings(config_file, overrides)),
             description=f"Mean of {int(summary['metrics']['backtest_folds'])} backtest folds. {summary['decision']} "
             f"(MLflow run {summary['run_id']})",
         )

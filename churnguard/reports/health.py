@@ -60,6 +60,23 @@ def model_tiles(metrics: Mapping[str, float], settings: Settings) -> list[Tile]:
     return [_tile(key, numbers[key], numbers, settings) for key in sorted(numbers, key=_position)]
 
 
+def describe_metric(
+    key: str, value: float | None, metrics: Mapping[str, float], settings: Settings
+) -> tuple[str, str]:
+    """Plain-word name and shown value of one measure, e.g. ``("Lift in the top 10%", "2.4x")``.
+
+    Args:
+        key: the measure's name without its ``test_`` prefix.
+        value: its value; None or NaN shows "–".
+        metrics: the run's measures by the same names (some descriptions read the churn rate).
+        settings: churn definition, outreach economics, ``report.currency``.
+    """
+    if value is None or not math.isfinite(value):
+        return _describe(key, 0.0, metrics, settings)[0], "–"
+    label, shown, _ = _describe(key, value, metrics, settings)
+    return label, shown
+
+
 def _tile(key: str, value: float, metrics: Mapping[str, float], settings: Settings) -> Tile:
     if not math.isfinite(value):
         label, _, note = _describe(key, 0.0, metrics, settings)
@@ -118,12 +135,12 @@ def _describe(key: str, v: float, metrics: Mapping[str, float], s: Settings) -> 
         ),
         "roc_auc": lambda: (
             "Ranking quality (ROC AUC)",
-            f"{v:.2f}",
+            f"{v:.3f}",  # three decimals: models are told apart in the third
             "Chance that a customer who churned is ranked above one who stayed: 0.5 is a coin flip, 1 is perfect.",
         ),
         "pr_auc": lambda: (
             "Churners at the top (PR AUC)",
-            f"{v:.2f}",
+            f"{v:.3f}",
             "How pure in churners the top of the list stays as it grows, 0 to 1; a random order scores "
             + (f"about {base:.2f}, the churn rate." if known_base else "about the churn rate."),
         ),

@@ -177,7 +177,7 @@ def test_sections_are_data_the_template_shows(sample_content) -> None:
     assert churn["table"]["rows"][0][0] == "Sep 2026"  # newest month first
     assert churn["table"]["rows"][0][1] == f"{monthly['active_at_start'].iloc[-1]:,}"
     tiles = {t["label"]: t["value"] for t in sections.model_section(sample_content)["tiles"]}
-    assert tiles["Ranking quality (ROC AUC)"] == "0.81"
+    assert tiles["Ranking quality (ROC AUC)"] == "0.812"
     assert sections.risk_section(sample_content)["missing"].startswith("No risk list dated on or before")
 
 
