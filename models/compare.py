@@ -34,6 +34,18 @@ def list_folder(out_dir: Path, as_of: pd.Timestamp) -> Path:
     return Path(out_dir) / f"as_of={as_of.date()}"
 
 
+def risk_list_dates(out_dir: Path) -> list[date]:
+    """Dates of the risk lists in ``out_dir`` (``as_of=YYYY-MM-DD/risk_list.parquet``), oldest first."""
+    folder = Path(out_dir)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        day
+        for path in folder.iterdir()
+        if (day := _folder_day(path.name)) is not None and (path / "risk_list.parquet").is_file()
+    )
+
+
 def previous_risk_list(out_dir: Path, as_of: pd.Timestamp) -> PreviousList | None:
     """The newest risk list in ``out_dir`` dated before ``as_of``, or ``None`` when there is none.
 
@@ -41,22 +53,13 @@ def previous_risk_list(out_dir: Path, as_of: pd.Timestamp) -> PreviousList | Non
         out_dir: the folder of dated risk lists (``write_risk_list``'s ``out_dir``).
         as_of: the date of the list being made.
     """
-    folder = Path(out_dir)
-    if not folder.is_dir():
+    earlier = [day for day in risk_list_dates(out_dir) if day < as_of.date()]
+    if not earlier:
         return None
-    dated = [
-        (day, path / "risk_list.parquet")
-        for path in folder.iterdir()
-        if (day := _folder_day(path.name)) is not None
-        and day < as_of.date()
-        and (path / "risk_list.parquet").is_file()
-    ]
-    if not dated:
-        return None
-    day, path = max(dated)
+    path = list_folder(out_dir, pd.Timestamp(earlier[-1])) / "risk_list.parquet"
     frame = pd.read_parquet(path, columns=["customer_id", "risk_tier"])
     tiers = frame.set_index("customer_id")["risk_tier"]
-    return PreviousList(as_of=day, tiers=tiers[~tiers.index.duplicated()])
+    return PreviousList(as_of=earlier[-1], tiers=tiers[~tiers.index.duplicated()])
 
 
 def compare_tiers(

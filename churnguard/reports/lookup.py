@@ -15,7 +15,7 @@ import pandas as pd
 from churnguard.core.data.dataset import Dataset
 from churnguard.core.errors import BadInputError
 from churnguard.features.engagement import NPS_EVENT
-from churnguard.reports.risklist import find_risk_list, risk_list_dates
+from churnguard.models.compare import list_folder, risk_list_dates
 
 RECENT_DAYS = 90  # events: the last 90 days against the 90 before, as the features compare them
 
@@ -32,26 +32,30 @@ class CustomerLookup:
 
 def find_on_lists(risk_lists: Path, customer_id: str, as_of: date | None = None) -> CustomerLookup:
     """The customer's row on the newest list up to ``as_of`` and their tier on every list before it."""
-    day = as_of or date.max
-    path = find_risk_list(risk_lists, day)
-    if path is None:
+    dates = [day for day in risk_list_dates(risk_lists) if as_of is None or day <= as_of]
+    if not dates:
         raise BadInputError(
             f"no risk list in {risk_lists}"
             + (f" dated {as_of} or earlier" if as_of else "")
             + ": score first with churn score --data DIR (or pass --risk-lists)"
         )
-    found = CustomerLookup(customer_id=customer_id, list_path=path, row=None)
-    newest = date.fromisoformat(path.parent.name.removeprefix("as_of="))
-    for when in risk_list_dates(risk_lists):
-        if when > newest:
-            continue
-        columns = None if when == newest else ["customer_id", "risk_tier", "churn_probability"]
-        frame = pd.read_parquet(risk_lists / f"as_of={when}" / "risk_list.parquet", columns=columns)
+    *earlier, newest = dates
+    path = list_folder(risk_lists, pd.Timestamp(newest)) / "risk_list.parquet"
+    frame = pd.read_parquet(path)
+    match = frame[frame["customer_id"].astype(str) == customer_id]
+    found = CustomerLookup(
+        customer_id=customer_id,
+        list_path=path,
+        row=match.iloc[0].to_dict() if len(match) else None,
+        list_size=len(frame),
+    )
+    for when in earlier:
+        frame = pd.read_parquet(
+            list_folder(risk_lists, pd.Timestamp(when)) / "risk_list.parquet",
+            columns=["customer_id", "risk_tier", "churn_probability"],
+        )
         match = frame[frame["customer_id"].astype(str) == customer_id]
-        if when == newest:
-            found.list_size = len(frame)
-            found.row = match.iloc[0].to_dict() if len(match) else None
-        elif len(match):
+        if len(match):
             row = match.iloc[0]
             found.earlier.append((str(when), str(row["risk_tier"]), float(row["churn_probability"])))
     return found

@@ -14,30 +14,19 @@ import numpy as np
 import pandas as pd
 
 from churnguard.core.config import RISK_TIERS, OutreachSettings
+from churnguard.models.compare import list_folder, risk_list_dates
 from churnguard.models.metrics import best_contact_count, profit_curve
 
 GROUPS = ("outreach", "control", "none")
 REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
-_FOLDER = re.compile(r"^as_of=(\d{4}-\d{2}-\d{2})$")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 CURVE_POINTS = 400
-
-
-def risk_list_dates(risk_list_dir: Path) -> list[date]:
-    """Dates of the lists in ``risk_list_dir`` (``as_of=YYYY-MM-DD/risk_list.parquet``), oldest first."""
-    if not risk_list_dir.is_dir():
-        return []
-    return sorted(
-        date.fromisoformat(match.group(1))
-        for folder in risk_list_dir.iterdir()
-        if (match := _FOLDER.match(folder.name)) and (folder / "risk_list.parquet").is_file()
-    )
 
 
 def find_risk_list(risk_list_dir: Path, as_of: date) -> Path | None:
     """The risk list for ``as_of``, else the latest one dated before it, else ``None``."""
     dates = [day for day in risk_list_dates(risk_list_dir) if day <= as_of]
-    return risk_list_dir / f"as_of={dates[-1]}" / "risk_list.parquet" if dates else None
+    return list_folder(risk_list_dir, pd.Timestamp(dates[-1])) / "risk_list.parquet" if dates else None
 
 
 def tier_summary(risk_list: pd.DataFrame) -> pd.DataFrame:
