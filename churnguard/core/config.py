@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
@@ -193,13 +193,19 @@ REASON_KINDS = ("recency", "trend", "monetary", "engagement", "service", "nps", 
 RFM_SEGMENTS = ("Champions", "Can't lose them", "Loyal", "New", "Potential", "At risk", "Hibernating", "Lost")
 
 
+def did_you_mean(value: str, known: Sequence[str], spell: str = "{!r}") -> str:
+    """``"did you mean 'service'? "`` for the known name nearest to a misspelt one, else ``""``."""
+    near = difflib.get_close_matches(value, list(known), n=1)
+    return f"did you mean {spell.format(near[0])}? " if near else ""
+
+
 def _known(values: list[str], known: tuple[str, ...], what: str) -> list[str]:
     """``values`` when each is one of ``known``; else an error naming the stranger and its nearest match."""
     for value in values:
         if value not in known:
-            near = difflib.get_close_matches(value, known, n=1)
-            hint = f"did you mean {near[0]!r}? " if near else ""
-            raise ValueError(f"unknown {what} {value!r}: {hint}({what}s: {', '.join(known)})")
+            raise ValueError(
+                f"unknown {what} {value!r}: {did_you_mean(value, known)}({what}s: {', '.join(known)})"
+            )
     return values
 
 
@@ -539,8 +545,9 @@ def _check_environment_sections(environment: Mapping[str, str]) -> None:
             continue
         section = name[len("CHURNGUARD_") :].split("__", 1)[0].lower()
         if section not in sections:
-            near = difflib.get_close_matches(section, sorted(sections), n=1)
-            hint = f"did you mean CHURNGUARD_{near[0].upper()}__...? " if near else ""
+            hint = did_you_mean(
+                section.upper(), sorted(s.upper() for s in sections), spell="CHURNGUARD_{}__..."
+            )
             raise ConfigError(
                 f"environment variable {name}: unknown settings section {section!r}: {hint}"
                 f"(sections: {', '.join(sorted(sections))})"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from churnguard.core.config import AttributeSettings, DataSettings
+from churnguard.core.config import AttributeSettings, DataSettings, did_you_mean
 from churnguard.core.data.attributes import screen_attributes
 from churnguard.core.data.parse import IdKind
 from churnguard.core.data.validate import DataValidationError, Problem, ValidationReport, validate_data_dir
@@ -200,8 +199,7 @@ def _carry(
     present = [c for c in customers.columns if c != "customer_id"]
     unknown = [c for c in columns if c not in present]
     for column in unknown:
-        near = difflib.get_close_matches(column, present, n=1)
-        hint = f"did you mean {near[0]!r}? " if near else ""
+        hint = did_you_mean(column, present)
         report.problems.append(
             Problem(
                 "customers",
