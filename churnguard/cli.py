@@ -216,11 +216,42 @@ def generate(
     customers: Annotated[int, typer.Option(help="Number of customers.", min=1)] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 0,
     end: Annotated[str, typer.Option(help="End of the simulated history (YYYY-MM-DD).")] = "2026-10-31",
+    plant_save: Annotated[
+        float | None,
+        typer.Option(
+            "--plant-save",
+            metavar="SHARE",
+            help="Plant a known effect: this share (0..1) of the --risk-list's outreach customers who would "
+            "have churned stay; also writes contacts.parquet. Same --customers and --seed as the list's data.",
+        ),
+    ] = None,
+    risk_list: Annotated[
+        Path | None,
+        typer.Option(
+            "--risk-list",
+            metavar="FOLDER_OR_PARQUET",
+            help="The past list to plant on: output/risk_lists/as_of=YYYY-MM-DD or its risk_list.parquet.",
+        ),
+    ] = None,
+    purchase_rate: Annotated[
+        float, typer.Option("--purchase-rate", metavar="FACTOR", help="Multiply every purchase rate (drift).")
+    ] = 1.0,
 ) -> None:
     """Generate realistic sample data (three years of a fictional shop) as Parquet."""
 
     def body() -> None:
-        from churnguard.core.data.generate import generate_sample
+        from churnguard.core.data.generate import generate_sample, read_planted_save
+        from churnguard.core.errors import BadInputError
+
+        if (plant_save is None) != (risk_list is None):
+            raise BadInputError(
+                "--plant-save needs --risk-list (the past list to plant on)"
+                if risk_list is None
+                else "--risk-list needs --plant-save SHARE (0 for contacts without an effect)"
+            )
+        if not purchase_rate > 0:
+            raise BadInputError(f"--purchase-rate must be positive, got {purchase_rate}")
+        plant = None if risk_list is None else read_planted_save(risk_list, plant_save, seed)
 
         columns = (
             SpinnerColumn(),
@@ -237,6 +268,8 @@ def generate(
                 seed=seed,
                 end=end,
                 progress=lambda message: progress.update(line, description=message),
+                plant=plant,
+                purchase_rate=purchase_rate,
             )
             progress.update(line, description="done", total=1, completed=1)
         out.print(
@@ -244,6 +277,14 @@ def generate(
             f"{summary.events:,} events and {summary.subscriptions:,} subscriptions to {out_dir} "
             f"({summary.start.date()} .. {summary.end.date()})."
         )
+        if summary.planted:
+            p = summary.planted
+            out.print(
+                f"Planted on the list of {plant.as_of.date()}: {p['would_be_churners']:,} of {p['outreach']:,} "
+                f"outreach customers would have churned, {p['saved']:,} saved; {p['control']:,} control "
+                f"customers untouched ({p['control_would_be_churners']:,} of them churn); "
+                f"{p['contacts']:,} contacts."
+            )
 
     _run(body)
 

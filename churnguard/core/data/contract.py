@@ -65,8 +65,18 @@ SUBSCRIPTIONS = TableSpec(
     numeric_columns=("mrr",),
 )
 
-TABLES: tuple[TableSpec, ...] = (TRANSACTIONS, CUSTOMERS, EVENTS, SUBSCRIPTIONS)
+# Who the retention team contacted and when: read to measure outcomes among contacted customers and
+# to enforce contact cooldowns, never as a model input (features do not read it).
+CONTACTS = TableSpec(
+    name="contacts",
+    required=False,
+    required_columns=("customer_id", "ts"),
+    optional_columns=("channel", "outcome"),
+    timestamp_columns=("ts",),
+)
+
+TABLES: tuple[TableSpec, ...] = (TRANSACTIONS, CUSTOMERS, EVENTS, SUBSCRIPTIONS, CONTACTS)
 TABLES_BY_NAME = {spec.name: spec for spec in TABLES}
 
 # Columns whose empty values are allowed; every other required column must be filled.
-NULLABLE_COLUMNS = {"end_ts", "signup_ts", "value", "mrr", "plan", "order_id"}
+NULLABLE_COLUMNS = {"end_ts", "signup_ts", "value", "mrr", "plan", "order_id", "channel", "outcome"}

@@ -21,8 +21,10 @@ DAY = pd.Timedelta(days=1)
 class Dataset:
     """Validated, typed tables holding only what was known before ``as_of``.
 
-    ``customers`` always exists (derived from transactions when the file is absent); ``events`` and
-    ``subscriptions`` are ``None`` when the data directory has no such table. ``carry`` holds
+    ``customers`` always exists (derived from transactions when the file is absent); ``events``,
+    ``subscriptions`` and ``contacts`` are ``None`` when the data directory has no such table.
+    ``contacts`` (who the retention team reached, when) is for outcomes and cooldowns only: it is not
+    in :meth:`tables`, the tables features read. ``carry`` holds
     ``customer_id`` and the customers columns the risk list carries (``scoring.carry_columns``), taken
     before attributes are screened: it is for the list only, never a table features read.
     """
@@ -37,6 +39,7 @@ class Dataset:
     fingerprint: str
     report: ValidationReport
     carry: pd.DataFrame | None = None
+    contacts: pd.DataFrame | None = None
 
     @property
     def attribute_columns(self) -> list[str]:
@@ -44,6 +47,7 @@ class Dataset:
         return [c for c in self.customers.columns if c not in ("customer_id", "signup_ts")]
 
     def tables(self) -> dict[str, pd.DataFrame]:
+        """The model's input tables that are present (never ``contacts``)."""
         present = {
             "transactions": self.transactions,
             "customers": self.customers,
@@ -156,6 +160,10 @@ def load_dataset(
         )
         subscriptions = subscriptions.assign(end_ts=subscriptions["end_ts"].mask(ends_later))
 
+    contacts = tables["contacts"]
+    if contacts is not None:
+        contacts = _before(contacts, "ts", stamp, report, names["contacts"])
+
     return Dataset(
         data_dir=data_dir,
         as_of=stamp,
@@ -171,6 +179,7 @@ def load_dataset(
         ),
         report=report,
         carry=carry,
+        contacts=contacts,
     )
 
 

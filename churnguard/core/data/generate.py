@@ -4,10 +4,15 @@ A latent dropout process is simulated month by month (vectorised over customers)
 NPS detractor answers and a low loyalty tier raise the hazard. Purchases and engagement are then
 drawn per customer as seasonal Poisson processes that fade over the 60-90 days before the dropout.
 Times are integer seconds since ``start`` internally and written as ``timestamp[us, UTC]``.
+
+A known save effect can be planted on a past risk list (:class:`PlantedSave`): the world is drawn as
+without it, then a share of the outreach group's would-be churners stays, and ``contacts.parquet``
+records the outreach. Measuring outcomes must then recover that effect.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +23,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from churnguard.core.errors import BadInputError
 
 DAY = 86_400
 REGIONS, REGION_P = ("North", "South", "East", "West", "Central"), (0.22, 0.2, 0.18, 0.25, 0.15)
@@ -50,7 +57,48 @@ COLUMNS = {  # the tables written, in order, and their columns
     "events": "customer_id ts event_type value",
     "subscriptions": "customer_id start_ts end_ts plan mrr",
     "_truth": "customer_id dropout_ts n_support_tickets n_complaints is_detractor loyalty_tier",
+    "contacts": "customer_id ts channel outcome",
 }
+CONTACT_CHANNELS, CONTACT_OUTCOMES = ("phone", "email"), ("reached", "no_answer")
+RETURN_WITHIN_DAYS = 60  # a saved customer's first purchase comes within min(horizon, this) days
+_PLANT_STREAM = 17  # the plant's rng is seeded [seed, this]: never the main stream, even for equal seeds
+
+
+@dataclass(frozen=True, eq=False)
+class PlantedSave:
+    """A known save effect to plant on a past risk list's outreach group.
+
+    Attributes:
+        outreach_ids: customer ids of the list's outreach group.
+        control_ids: customer ids of its control group (never contacted, never changed).
+        as_of: the list's date.
+        save_share: share (0..1) of the outreach group's would-be churners who stay.
+        horizon_days: the churn horizon: a would-be churner has no purchase in ``[as_of, as_of + horizon)``.
+        seed: seed of the plant's own random numbers.
+    """
+
+    outreach_ids: np.ndarray
+    control_ids: np.ndarray
+    as_of: pd.Timestamp
+    save_share: float
+    horizon_days: int = 90
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.save_share <= 1.0:
+            raise BadInputError(f"the save share must lie between 0 and 1, got {self.save_share}")
+        if self.horizon_days < 7:
+            raise BadInputError(
+                f"the horizon must be at least 7 days (contacts take 5), got {self.horizon_days}"
+            )
+        stamp = pd.Timestamp(self.as_of)
+        object.__setattr__(
+            self, "as_of", stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        )
+        for name in ("outreach_ids", "control_ids"):
+            object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=np.int64))
+        if np.intersect1d(self.outreach_ids, self.control_ids).size:
+            raise BadInputError("a customer is in both the outreach and the control group")
 
 
 @dataclass(frozen=True)
@@ -64,6 +112,56 @@ class GenerationSummary:
     subscriptions: int
     start: pd.Timestamp
     end: pd.Timestamp
+    planted: dict | None = None  # outreach, control, would_be_churners, saved, ... (with a plant)
+
+
+def read_planted_save(risk_list: Path | str, save_share: float, seed: int = 0) -> PlantedSave:
+    """A :class:`PlantedSave` from a risk list written by ``churn score``.
+
+    Args:
+        risk_list: the list's folder (``as_of=YYYY-MM-DD``) or its ``risk_list.parquet``.
+        save_share: share (0..1) of the outreach group's would-be churners who stay.
+        seed: seed of the plant's random numbers.
+
+    Returns:
+        Its outreach and control groups (column ``group``), its date (``as_of``) and its horizon
+        (``horizon_days`` of ``summary.json`` beside it, else 90).
+
+    Raises:
+        BadInputError: no such list, or it lacks the columns, a single date or integer customer ids.
+    """
+    path = Path(risk_list)
+    path = path / "risk_list.parquet" if path.is_dir() else path
+    if not path.is_file() or path.suffix != ".parquet":
+        raise BadInputError(
+            f"no risk list at {risk_list}: give a folder as_of=YYYY-MM-DD or its risk_list.parquet"
+        )
+    columns = set(pq.read_schema(path).names)
+    missing = [c for c in ("customer_id", "group", "as_of") if c not in columns]
+    if missing:
+        raise BadInputError(
+            f"{path} has no column {', '.join(map(repr, missing))}: planting needs the list's outreach and "
+            "control groups (column 'group') and its date (column 'as_of')"
+        )
+    frame = pd.read_parquet(path, columns=["customer_id", "group", "as_of"])
+    dates = pd.to_datetime(frame["as_of"].astype(str)).unique()
+    if len(dates) != 1:
+        raise BadInputError(f"{path}, column 'as_of': expected one date, found {len(dates)}")
+    if not pd.api.types.is_integer_dtype(frame["customer_id"].dtype):
+        raise BadInputError(f"{path}, column 'customer_id': the generator's customer ids are integers")
+    groups = frame["group"].astype(str)
+    summary = path.parent / "summary.json"
+    horizon = (
+        json.loads(summary.read_text(encoding="utf-8")).get("horizon_days", 90) if summary.is_file() else 90
+    )
+    return PlantedSave(
+        outreach_ids=frame.loc[groups.eq("outreach"), "customer_id"].to_numpy(),
+        control_ids=frame.loc[groups.eq("control"), "customer_id"].to_numpy(),
+        as_of=pd.Timestamp(dates[0]),
+        save_share=save_share,
+        horizon_days=int(horizon),
+        seed=seed,
+    )
 
 
 def _rate_table(start: pd.Timestamp, n_hours: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -252,6 +350,101 @@ def _subscriptions(rng: np.random.Generator, c: dict, dropout: np.ndarray, horiz
     return si[o], start[o], end[o], plans[o], np.round(mrrs[o], 2)
 
 
+def _contact_days(as_of: pd.Timestamp, start_ts: pd.Timestamp) -> np.ndarray:
+    """Midnights (seconds since ``start_ts``) of the weekdays among the 5 days from ``as_of``'s date on;
+    5 consecutive days hold at least 3 weekdays."""
+    days = pd.date_range(as_of.normalize(), periods=5, freq="D")
+    return np.array([(day - start_ts) // pd.Timedelta(seconds=1) for day in days[days.day_of_week < 5]])
+
+
+def _contacts(rng, outreach: np.ndarray, a: int, days: np.ndarray) -> tuple[np.ndarray, ...]:
+    """One contact per outreach customer on one of ``days`` in office hours (9-17), never before
+    ``as_of`` (second ``a``); ~60% by phone, ~75% reached. Returns (seconds, channel, outcome) codes."""
+    t = days[rng.integers(0, days.size, outreach.size)] + rng.integers(9 * 3600, 17 * 3600, outreach.size)
+    channel = (rng.random(outreach.size) >= 0.6).astype(np.int8)
+    outcome = (rng.random(outreach.size) >= 0.75).astype(np.int8)
+    return np.maximum(t, a), channel, outcome
+
+
+def _merge_sorted(keep: np.ndarray, old: tuple, new: tuple, horizon: int) -> tuple[np.ndarray, ...]:
+    """Kept rows of ``old`` plus ``new`` (customer id, second, ...), sorted by (customer, time). The sort
+    is stable and the kept rows already sorted, so every other customer's rows keep their order."""
+    merged = [np.concatenate([o[keep], n]) for o, n in zip(old, new, strict=True)]
+    order = np.argsort(merged[0] * horizon + merged[1], kind="stable")
+    return tuple(part[order] for part in merged)
+
+
+def _plant_save(
+    rng, plant: PlantedSave, c: dict, tables: dict, a: int, days: np.ndarray, horizon: int, world: dict
+) -> tuple[np.ndarray, tuple, dict]:
+    """Save a share of the outreach group's would-be churners; only the saved customers' rows change.
+
+    A would-be churner has no positive purchase in ``[as_of, as_of + horizon)`` (inactivity churn; a
+    horizon past the end of the data is cut there). Exactly ``round(save_share * n)`` of them are
+    saved, drawn at random: their dropout is cancelled, their purchases from ``as_of`` on become a
+    non-fading Poisson process at their own rate plus one return purchase after the contact and within
+    ``min(horizon, 60)`` days, their logins from ``as_of`` on stop fading, and subscriptions ending
+    on or after ``as_of`` stay active (a win-back row after one is dropped: the plan never ended).
+    New orders get ids above every baseline order, so no other customer's order id moves.
+
+    ``world`` holds the baseline arrays (``tx``, ``ev``, ``sub``, ``dropout``); the saved version is
+    put in their place. Returns the saved mask, the contacts (index, seconds, channel, outcome) and
+    the counts.
+    """
+    n = c["signup"].size
+    outreach, control = np.unique(plant.outreach_ids) - 1, np.unique(plant.control_ids) - 1
+    contact_t, channel, outcome = _contacts(rng, outreach, a, days)
+    tx_id, tx_t, tx_amount, tx_order = world["tx"]
+    window = (tx_t >= a) & (tx_t < min(a + plant.horizon_days * DAY, horizon)) & (tx_amount > 0)
+    bought = np.zeros(n, dtype=bool)
+    bought[tx_id[window] - 1] = True
+    would = outreach[~bought[outreach]]
+    saved = np.sort(rng.choice(would, round(plant.save_share * would.size), replace=False))
+    is_saved = np.zeros(n, dtype=bool)
+    is_saved[saved] = True
+
+    # Purchases: a steady process from as_of on, plus the return purchase the outreach brought.
+    k = saved.size
+    lo, hi = np.full(k, a, dtype=np.int64), np.full(k, horizon, dtype=np.int64)
+    pi, pt = _process(rng, c["buy_rate"][saved], lo, hi, tables["buy"])
+    back_hi = a + min(plant.horizon_days, RETURN_WITHIN_DAYS) * DAY
+    back_lo = np.maximum(a + DAY, contact_t[np.searchsorted(outreach, saved)] + 3600)
+    back_t = back_lo + (rng.random(k) * (back_hi - back_lo)).astype(np.int64)
+    pi, pt = np.concatenate([pi, np.arange(k)]), np.concatenate([pt, back_t])
+    amount = c["basket"][saved][pi] * rng.lognormal(0.0, 0.45, pi.size) / np.exp(0.45**2 / 2)
+    amount = np.maximum(np.round(amount, 2), 1.0)
+    order = tx_order.max(initial=100_000) + 1 + np.argsort(np.argsort(pt, kind="stable"), kind="stable")
+    keep = ~(is_saved[tx_id - 1] & (tx_t >= a))
+    world["tx"] = _merge_sorted(keep, world["tx"], (saved[pi] + 1, pt, amount, order), horizon)
+
+    # Logins from as_of on, no longer fading (other events stay as they were).
+    ev_id, ev_t, ev_kind, _ = world["ev"]
+    li, lt = _process(rng, c["login_rate"][saved], lo, hi, tables["login"])
+    minutes = np.round(rng.lognormal(np.log(6.0), 0.7, li.size), 1)
+    keep = ~(is_saved[ev_id - 1] & (ev_t >= a) & (ev_kind == 0))
+    login = (saved[li] + 1, lt, np.zeros(li.size, dtype=np.int8), minutes)
+    world["ev"] = _merge_sorted(keep, world["ev"], login, horizon)
+
+    # Subscriptions ending on or after as_of stay active (an end at the horizon is written as null).
+    si, start, end, plans, mrr = world["sub"]
+    end = np.where(is_saved[si] & (end >= a), np.maximum(end, horizon), end)
+    open_before = np.zeros(n, dtype=bool)
+    open_before[si[(start < a) & (end >= horizon)]] = True
+    keep = ~(is_saved[si] & (start >= a) & open_before[si])
+    world["sub"] = (si[keep], start[keep], end[keep], plans[keep], mrr[keep])
+    world["dropout"] = np.where(is_saved, -1, world["dropout"])
+
+    counts = {
+        "outreach": int(outreach.size),
+        "control": int(control.size),
+        "would_be_churners": int(would.size),
+        "saved": int(k),
+        "control_would_be_churners": int((~bought[control]).sum()),
+        "contacts": int(outreach.size),
+    }
+    return is_saved, (outreach, contact_t, channel, outcome), counts
+
+
 def _ts(seconds: np.ndarray, start_us: int, horizon: int) -> pa.Array:
     """Seconds since start as ``timestamp[us, UTC]``; outside ``[0, horizon)`` means null (never/not yet)."""
     null = (seconds < 0) | (seconds >= horizon)
@@ -262,9 +455,9 @@ def _labels(codes: np.ndarray, names: tuple[str, ...]) -> pa.Array:
     return pa.array(names, pa.string()).take(pa.array(codes))
 
 
-def _write(out_dir: Path, say: Callable[[str], None], name: str, *arrays: object) -> int:
+def _write(out_dir: Path, say: Callable[[str], None], name: str, *arrays: object, extra: tuple = ()) -> int:
     """Write ``name.parquet`` via a temporary file and a rename, so a crash never leaves half a file."""
-    table = pa.table(list(arrays), names=COLUMNS[name].split())
+    table = pa.table(list(arrays), names=COLUMNS[name].split() + list(extra))
     say(f"writing {name}.parquet ({table.num_rows:,} rows)")
     tmp = out_dir / f".{name}.parquet.{os.getpid()}.tmp"
     try:
@@ -291,11 +484,18 @@ def generate_sample(
     end: str = "2026-10-31",
     years: float = 3.0,
     progress: Callable[[str], None] | None = None,
+    plant: PlantedSave | None = None,
+    purchase_rate: float = 1.0,
 ) -> GenerationSummary:
     """Write a realistic sample data directory (customers, transactions, events, subscriptions).
 
     Also writes ``_truth.parquet`` (dropout date and churn drivers per customer), meant for tests
     only. Every timestamp lies in ``[end - years, end)``; the same seed gives identical files.
+
+    With ``plant``, the same world is drawn, then a share of the list's outreach group is saved (see
+    :func:`_plant_save`): only the saved customers' rows differ, ``_truth.parquet`` gains a boolean
+    ``planted_save`` and ``contacts.parquet`` holds one contact per outreach customer. Without it, a
+    ``contacts.parquet`` left by an earlier planted run is removed.
 
     Args:
         out_dir: folder to write into, created if missing; existing files are replaced.
@@ -304,12 +504,20 @@ def generate_sample(
         end: exclusive end of the data, a date or timestamp (naive means UTC).
         years: length of the period, rounded to whole months.
         progress: called with short human messages while generating.
+        plant: a save effect to plant on a past risk list's outreach group.
+        purchase_rate: multiplies every customer's purchase rate once drawn (0.5: half the orders);
+            dropouts, engagement and every draw before the purchases stay the same.
 
     Returns:
-        The folder, row counts per table and the period's start and end.
+        The folder, row counts per table, the period's start and end, and with ``plant`` its counts.
+
+    Raises:
+        BadInputError: the plant's list does not fit the generated data (date, customer ids).
     """
     if n_customers < 1:
         raise ValueError(f"n_customers must be at least 1, got {n_customers}")
+    if not (np.isfinite(purchase_rate) and purchase_rate > 0):
+        raise ValueError(f"purchase_rate must be a positive number, got {purchase_rate}")
     say = progress or (lambda _message: None)
     rng = np.random.default_rng(seed)
     end_ts = pd.Timestamp(end)
@@ -320,10 +528,13 @@ def generate_sample(
     horizon = (end_ts - start_ts) // second
     bounds = np.array([(start_ts + pd.DateOffset(months=k) - start_ts) // second for k in range(months + 1)])
     bounds[-1] = horizon
+    if plant is not None:
+        _check_plant(plant, n_customers, start_ts, end_ts)
 
     c = _customers(rng, n_customers, start_ts, horizon)
     say(f"simulating {months} months of customer lives")
     dropout, service, n_tickets, n_complaints, ever_detractor = _simulate_lives(rng, c, bounds, start_ts)
+    c["buy_rate"] = c["buy_rate"] * purchase_rate  # after the lives: the same customers drop out
     say(f"drawing purchases and engagement of {n_customers:,} customers")
     tables = {kind: _rate_table(start_ts, horizon // 3600 + 1, kind) for kind in _SEASON}
     step = 200_000  # chunks of customers bound the memory of intermediate arrays
@@ -333,6 +544,17 @@ def generate_sample(
     ev_id, ev_t, ev_kind, ev_val = (np.concatenate(p) for p in zip(*evs, strict=True))
     del chunks, txs, evs
     sub = _subscriptions(rng, c, dropout, horizon)
+    tx_order = _order_ids(tx_t)
+    planted = saved = contacts = None
+    if plant is not None:
+        say(f"planting a {plant.save_share:.0%} save effect on the outreach group")
+        world = {"tx": (tx_id, tx_t, tx_amount, tx_order), "ev": (ev_id, ev_t, ev_kind, ev_val)}
+        world |= {"sub": sub, "dropout": dropout}
+        a, days = _seconds(plant.as_of, start_ts), _contact_days(plant.as_of, start_ts)
+        prng = np.random.default_rng([plant.seed, _PLANT_STREAM])
+        saved, contacts, planted = _plant_save(prng, plant, c, tables, a, days, horizon, world)
+        (tx_id, tx_t, tx_amount, tx_order), (ev_id, ev_t, ev_kind, ev_val) = world["tx"], world["ev"]
+        sub, dropout = world["sub"], world["dropout"]
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -341,9 +563,39 @@ def generate_sample(
     region, channel = _labels(c["region"], REGIONS), _labels(c["channel"], CHANNELS)
     rows = [  # one table at a time, so only its Arrow arrays are alive while it is written
         write("customers", ids, ts(c["signup"]), region, channel, tier),
-        write("transactions", _order_ids(tx_t), tx_id, ts(tx_t), tx_amount),
+        write("transactions", tx_order, tx_id, ts(tx_t), tx_amount),
         write("events", ev_id, ts(ev_t), _labels(ev_kind, EVENT_TYPES), pa.array(ev_val, from_pandas=True)),
         write("subscriptions", sub[0] + 1, ts(sub[1]), ts(sub[2]), _labels(sub[3], PLANS), sub[4]),
     ]
-    write("_truth", ids, ts(dropout), n_tickets, n_complaints, ever_detractor, tier)
-    return GenerationSummary(out_dir, *rows, start=start_ts, end=end_ts)
+    truth = (ids, ts(dropout), n_tickets, n_complaints, ever_detractor, tier)
+    if saved is None:
+        write("_truth", *truth)
+        # Contacts an earlier planted run left here belong to other data.
+        (out_dir / "contacts.parquet").unlink(missing_ok=True)
+    else:
+        write("_truth", *truth, saved, extra=("planted_save",))
+        ci, ct, channel, outcome = contacts
+        contact_labels = _labels(channel, CONTACT_CHANNELS), _labels(outcome, CONTACT_OUTCOMES)
+        write("contacts", ci + 1, ts(ct), *contact_labels)
+    return GenerationSummary(out_dir, *rows, start=start_ts, end=end_ts, planted=planted)
+
+
+def _seconds(stamp: pd.Timestamp, start_ts: pd.Timestamp) -> int:
+    return int((stamp - start_ts) // pd.Timedelta(seconds=1))
+
+
+def _check_plant(plant: PlantedSave, n_customers: int, start_ts: pd.Timestamp, end_ts: pd.Timestamp) -> None:
+    """The list must be of this data: its date inside the period, its customers among the generated."""
+    needs = pd.Timedelta(days=min(plant.horizon_days, RETURN_WITHIN_DAYS))
+    if not start_ts < plant.as_of <= end_ts - needs:
+        raise BadInputError(
+            f"the risk list's as_of {plant.as_of.date()} must lie after the data's start {start_ts.date()} and "
+            f"at least {needs.days} days before its end {end_ts.date()}, so that saved customers can return"
+        )
+    for name, ids in (("outreach", plant.outreach_ids), ("control", plant.control_ids)):
+        unknown = ids[(ids < 1) | (ids > n_customers)]
+        if unknown.size:
+            raise BadInputError(
+                f"{unknown.size:,} {name} customer id(s) (e.g. {unknown[0]}) are not among the generated "
+                f"customers 1..{n_customers:,}: generate with the seed and size the list was scored on"
+            )

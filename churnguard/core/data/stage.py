@@ -7,7 +7,9 @@ ends (``paths.keep_work`` keeps the newest few, for debugging); no run ever remo
 
 Columns the risk list carries (``scoring.carry_columns``, e.g. an e-mail address) go to a file of
 their own, ``carry.parquet``: feature queries read only the four tables, so a carried column that
-is no model attribute never reaches features, the model or its store.
+is no model attribute never reaches features, the model or its store. The optional ``contacts``
+table is staged as ``contacts.parquet`` for the steps that measure outcomes and apply cooldowns
+(:func:`read_contacts`); feature queries never read it either.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from churnguard.core.errors import BadInputError
 
 MARKER = "stage.json"
 CARRY_FILE = "carry.parquet"
+CONTACTS = "contacts"
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ def stage_dataset(dataset: Dataset, work_root: Path) -> Stage:
         source_dir=Path(dataset.data_dir).resolve(),
         as_of=dataset.as_of,
         fingerprint=dataset.fingerprint,
-        rows={name: len(frame) for name, frame in dataset.tables().items()},
+        rows={name: len(frame) for name, frame in _staged_tables(dataset).items()},
         notes=[note.render() for note in dataset.report.notes],
         carry_columns=[]
         if dataset.carry is None
@@ -73,7 +76,7 @@ def stage_dataset(dataset: Dataset, work_root: Path) -> Stage:
     )
 
     def fill(tmp: Path) -> None:
-        for name, frame in dataset.tables().items():
+        for name, frame in _staged_tables(dataset).items():
             frame.to_parquet(tmp / f"{name}.parquet", index=False)
         if dataset.carry is not None:
             dataset.carry.to_parquet(tmp / CARRY_FILE, index=False)
@@ -133,6 +136,17 @@ def read_carry(stage: Stage, columns: Sequence[str]) -> pd.DataFrame | None:
     return pd.read_parquet(stage.folder / CARRY_FILE, columns=["customer_id", *columns])
 
 
+def read_contacts(stage: Stage) -> pd.DataFrame | None:
+    """The staged contacts: ``customer_id``, ``ts`` (tz-aware UTC) and ``channel``/``outcome`` when the
+    data has them; ``None`` when the data directory has no contacts table.
+
+    Only rows before the stage's ``as_of`` are there: validation excluded later ones.
+    """
+    if CONTACTS not in stage.rows:
+        return None
+    return pd.read_parquet(stage.folder / f"{CONTACTS}.parquet")
+
+
 def load_stage(stage: Stage) -> Dataset:
     """The staged tables as a Dataset (already validated, so no second validation)."""
     tables = {name: pd.read_parquet(stage.folder / f"{name}.parquet") for name in stage.rows}
@@ -144,10 +158,19 @@ def load_stage(stage: Stage) -> Dataset:
         customers=customers,
         events=tables.get("events"),
         subscriptions=tables.get("subscriptions"),
+        contacts=tables.get(CONTACTS),
         id_kind="int" if pd.api.types.is_integer_dtype(customers["customer_id"].dtype) else "str",
         fingerprint=stage.fingerprint,
         report=ValidationReport(data_dir=stage.source_dir),
     )
+
+
+def _staged_tables(dataset: Dataset) -> dict[str, pd.DataFrame]:
+    """The model's tables and, when present, the contacts."""
+    tables = dataset.tables()
+    if dataset.contacts is not None:
+        tables[CONTACTS] = dataset.contacts
+    return tables
 
 
 def _to_json(stage: Stage) -> dict:

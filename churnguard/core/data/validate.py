@@ -276,8 +276,10 @@ class _TableChecker:
             else:
                 out[name] = _attribute(frame[name], self.settings.csv.decimal if self.raw.is_csv else ".")
         typed = pd.DataFrame(out)
-        if "event_type" in typed:
-            typed["event_type"] = typed["event_type"].str.lower()
+        # Free-text categories are compared lowercased downstream ("Phone" and "phone" are one channel).
+        for name in _LOWERCASE:
+            if name in typed and name in self.raw.spec.known_columns:
+                typed[name] = typed[name].str.lower()
         return typed
 
 
@@ -285,6 +287,7 @@ class _TableChecker:
 # so CSV "1001" and Parquet 1001 are the same order.
 _ID_LIKE = {"order_id"}
 _UNIQUE = {("transactions", "order_id"), ("customers", "customer_id")}
+_LOWERCASE = ("event_type", "channel", "outcome")
 
 
 def _attribute(values: pd.Series, decimal: str = ".") -> pd.Series:
@@ -394,7 +397,8 @@ def validate_data_dir(
     """Read and validate every table of a data directory.
 
     Args:
-        data_dir: folder with ``transactions`` and optional ``customers``, ``events``, ``subscriptions``.
+        data_dir: folder with ``transactions`` and optional ``customers``, ``events``, ``subscriptions``,
+            ``contacts``.
         settings: timezone, column mapping and report size.
 
     Returns:
@@ -469,4 +473,4 @@ def _known_ids(
     return pd.concat(ids, ignore_index=True).dropna().drop_duplicates()
 
 
-_NEEDS_KNOWN = {"events", "subscriptions"}
+_NEEDS_KNOWN = {"events", "subscriptions", "contacts"}
