@@ -415,7 +415,14 @@ def _print_risk_summary(summary: dict, folder: str) -> None:
         table.add_row(tier, f"{values['customers']:,}", f"{values['value_at_risk']:,.0f}")
     out.print(table)
     groups = summary["groups"]
-    out.print(f"Outreach {groups['outreach']:,}, control {groups['control']:,}. Files: {folder}")
+    resting = groups.get("cooldown", 0)
+    rest = f", {resting:,} resting after a recent contact (cooldown)" if resting else ""
+    out.print(f"Outreach {groups['outreach']:,}, control {groups['control']:,}{rest}. Files: {folder}")
+    if summary.get("drift"):
+        from churnguard.models.drift import drift_line
+
+        style = {"alert": "bold red", "watch": "yellow"}.get(summary["drift"]["status"])
+        out.print(drift_line(summary["drift"]), style=style, markup=False)
 
 
 @app.command()

@@ -62,6 +62,23 @@ def previous_risk_list(out_dir: Path, as_of: pd.Timestamp) -> PreviousList | Non
     return PreviousList(as_of=earlier[-1], tiers=tiers[~tiers.index.duplicated()])
 
 
+def picked_within(out_dir: Path, as_of: pd.Timestamp, days: int) -> pd.Index:
+    """Customers put in the outreach or control group of a list dated in the ``days`` before ``as_of``.
+
+    Both groups rest alike (``outreach.cooldown_days``): if only the contacted ones did, the next list's
+    control group would hold the earlier control customers while its outreach group could not, and the
+    two groups would no longer be alike.
+    """
+    since = (as_of - pd.Timedelta(days=days)).date()
+    picked = []
+    for day in risk_list_dates(out_dir):
+        if since <= day < as_of.date():
+            path = list_folder(out_dir, pd.Timestamp(day)) / "risk_list.parquet"
+            rows = pd.read_parquet(path, columns=["customer_id", "group"])
+            picked.append(rows.loc[rows["group"].isin(["outreach", "control"]), "customer_id"])
+    return pd.Index(pd.concat(picked).unique()) if picked else pd.Index([])
+
+
 def compare_tiers(
     customer_ids: pd.Series, tiers: pd.Series, previous: PreviousList | None
 ) -> tuple[np.ndarray, np.ndarray]:

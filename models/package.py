@@ -30,6 +30,7 @@ from churnguard.models.calibrate import Calibrator
 from churnguard.models.preprocess import Preprocessor
 
 BIAS = "bias"
+REFERENCE_ARTIFACT = "reference_profile"  # the drift reference (models/drift.py), when the model has one
 ENTRY_POINT = Path(__file__).with_name("pyfunc_entry.py")
 # Models logged before churnguard installed as one namespace run an entry file that imports
 # `models.package`: the old name -> the module it now is.
@@ -55,6 +56,9 @@ class ModelParts:
     calibrator: Calibrator
     feature_spec: FeatureSpec
     settings: dict  # the feature/churn settings the model was trained with
+    # Bin edges and shares of the training features and scores (models/drift.py); None in models
+    # logged before drift checks, which still score.
+    reference: dict | None = None
 
     def bundle(self) -> dict:
         return {
@@ -81,12 +85,14 @@ class ChurnModel(mlflow.pyfunc.PythonModel):
         booster = xgb.Booster()
         booster.load_model(context.artifacts["booster"])
         bundle = json.loads(Path(context.artifacts["bundle"]).read_text(encoding="utf-8"))
+        reference = context.artifacts.get(REFERENCE_ARTIFACT)
         self.parts = ModelParts(
             booster=booster,
             preprocessor=Preprocessor.from_dict(bundle["preprocessor"]),
             calibrator=Calibrator.from_dict(bundle["calibrator"]),
             feature_spec=FeatureSpec.from_dict(bundle["feature_spec"]),
             settings=bundle["settings"],
+            reference=json.loads(Path(reference).read_text(encoding="utf-8")) if reference else None,
         )
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
@@ -134,13 +140,18 @@ def legacy_module_names() -> Iterator[None]:
 
 
 def save_artifacts(parts: ModelParts, folder: Path) -> dict[str, str]:
-    """Write the booster and the JSON bundle; returns the pyfunc ``artifacts`` mapping."""
+    """Write the booster, the JSON bundle and the drift reference; returns the pyfunc ``artifacts`` mapping."""
     folder.mkdir(parents=True, exist_ok=True)
     booster_path = folder / "booster.json"
     bundle_path = folder / "bundle.json"
     parts.booster.save_model(booster_path)
     bundle_path.write_text(json.dumps(parts.bundle(), indent=2, default=str), encoding="utf-8")
-    return {"booster": str(booster_path), "bundle": str(bundle_path)}
+    artifacts = {"booster": str(booster_path), "bundle": str(bundle_path)}
+    if parts.reference is not None:
+        reference_path = folder / "reference_profile.json"
+        reference_path.write_text(json.dumps(parts.reference, indent=2), encoding="utf-8")
+        artifacts[REFERENCE_ARTIFACT] = str(reference_path)
+    return artifacts
 
 
 def bundle_code(folder: Path) -> Path:

@@ -23,6 +23,7 @@ from churnguard.core.config import (
 )
 from churnguard.core.errors import BadInputError
 from churnguard.models.compare import PreviousList, compare_tiers, list_folder
+from churnguard.models.drift import drift_line, measure_drift
 from churnguard.models.package import ChurnModel
 from churnguard.models.playbook import suggest_actions
 from churnguard.models.reasons import MAX_REASONS, Explanations, explain
@@ -98,29 +99,63 @@ def risk_tiers(
 CONTROL_ACTION = "Control: do not contact (held out to measure the save rate)"
 
 
-def assign_groups(risk: pd.DataFrame, outreach: OutreachSettings, as_of: pd.Timestamp) -> np.ndarray:
-    """``outreach``, ``control`` or ``none`` per row.
+def control_draw(customer_ids: pd.Series, seed: int) -> np.ndarray:
+    """A uniform number in [0, 1) per customer that depends on the customer and the seed alone.
 
-    Candidates are the eligible tiers' customers with the highest value at risk, as many as the
-    capacity plus its control share; a seeded random ``control_share`` of them is held out so that
-    the save rate can be measured against look-alike customers. Same data and as_of, same groups.
+    The control group is the customers drawn below ``control_share``: the same customers in every list,
+    so a control customer is never contacted by a later list (which would dilute the measured effect),
+    and neither the row order, the date nor who else is listed changes anyone's draw.
+    """
+    key = f"churnguard{seed:06d}"[-16:]
+    hashed = pd.util.hash_pandas_object(pd.Series(customer_ids).astype(str), index=False, hash_key=key)
+    return (hashed.to_numpy() >> np.uint64(11)).astype(float) / float(1 << 53)
+
+
+def cooldown_customers(
+    contacts: pd.DataFrame | None, picked: pd.Index | None, as_of: pd.Timestamp, days: int
+) -> pd.Index:
+    """Who rests this time: contacted (contacts table) or picked for a list in the ``days`` before ``as_of``."""
+    if days <= 0:
+        return pd.Index([])
+    recent = pd.Index([])
+    if contacts is not None:
+        since = as_of - pd.Timedelta(days=days)
+        recent = pd.Index(
+            contacts.loc[(contacts["ts"] >= since) & (contacts["ts"] < as_of), "customer_id"].unique()
+        )
+    return recent.union(picked) if picked is not None and len(picked) else recent
+
+
+def assign_groups(
+    risk: pd.DataFrame, outreach: OutreachSettings, cooldown: pd.Index | None = None
+) -> np.ndarray:
+    """``outreach``, ``control``, ``cooldown`` or ``none`` per row.
+
+    Candidates are the eligible tiers' customers, highest value at risk first. Those in ``cooldown``
+    (contacted or picked for a list within ``outreach.cooldown_days``) are marked so and skipped, and
+    their places go to the next ones. Each candidate is control when its own draw (:func:`control_draw`)
+    is below ``control_share``, else outreach, until outreach reaches the capacity: the control group is
+    a random share of look-alike customers, held out so that the save rate can be measured.
     """
     groups = np.full(len(risk), "none", dtype=object)
-    eligible = risk.index[risk["risk_tier"].isin(outreach.eligible_tiers)]
-    ordered = risk.loc[eligible].sort_values(["value_at_risk", "customer_id"], ascending=[False, True]).index
+    eligible = risk["risk_tier"].isin(outreach.eligible_tiers).to_numpy().copy()
+    if cooldown is not None and len(cooldown):
+        resting = eligible & risk["customer_id"].isin(cooldown).to_numpy()
+        groups[resting] = "cooldown"
+        eligible &= ~resting
+    positions = np.flatnonzero(eligible)
+    by_value = np.lexsort(
+        (risk["customer_id"].to_numpy()[positions], -risk["value_at_risk"].to_numpy()[positions])
+    )
+    ordered = positions[by_value]
+    control = control_draw(risk["customer_id"].iloc[ordered], outreach.seed) < outreach.control_share
     if outreach.capacity is not None:
-        wanted = int(np.ceil(outreach.capacity / (1 - outreach.control_share)))
-        ordered = ordered[:wanted]
-    rng = np.random.default_rng([outreach.seed, as_of.toordinal()])
-    by_id = risk.loc[ordered].sort_values("customer_id").index  # row order must not change the draw
-    control = by_id[rng.permutation(len(by_id))[: round(len(by_id) * outreach.control_share)]]
-    positions = risk.index.get_indexer(ordered)
-    groups[positions] = "outreach"
-    groups[risk.index.get_indexer(control)] = "control"
-    if outreach.capacity is not None:
-        # Rounding of the control share must not exceed capacity: drop the lowest values at risk.
-        contacted = positions[groups[positions] == "outreach"]
-        groups[contacted[outreach.capacity :]] = "none"
+        # Walk down the candidates to the capacity-th outreach customer; controls beyond it are not
+        # candidates (control must come from the same values at risk as outreach).
+        outreach_rows = np.flatnonzero(~control)[: outreach.capacity]
+        end = outreach_rows[-1] + 1 if len(outreach_rows) else 0
+        ordered, control = ordered[:end], control[:end]
+    groups[ordered] = np.where(control, "control", "outreach")
     return groups
 
 
@@ -155,6 +190,7 @@ def score_customers(
     progress: Callable[[str], None] | None = None,
     carry: pd.DataFrame | None = None,
     previous: PreviousList | None = None,
+    cooldown: pd.Index | None = None,
 ) -> ScoredList:
     """Score one cutoff's population into the risk list.
 
@@ -178,6 +214,7 @@ def score_customers(
             (``churnguard.core.data.stage.read_carry``); customers without a row get empty values.
         previous: the previous list's tiers, for ``previous_tier`` and ``new_this_week``
             (``churnguard.models.compare.previous_risk_list``).
+        cooldown: customers not to pick for outreach or control this time (:func:`cooldown_customers`).
 
     Returns:
         The risk list, highest risk first, and its summary.
@@ -188,6 +225,8 @@ def score_customers(
     batch = settings.scoring.batch_rows
     probabilities = _probabilities(features, pyfunc, model, batch)
     say(f"scored {len(features):,} customers with {model_name} v{model_version}")
+    drift = measure_drift(model.parts.reference, features, probabilities, settings.scoring.drift)
+    say(drift_line(drift))
     order = np.argsort(-probabilities, kind="stable")
     p = probabilities[order]
     lapse = lapse_threshold(settings)
@@ -208,7 +247,7 @@ def score_customers(
         features["rfm_segment"].to_numpy(dtype=object)[order] if "rfm_segment" in features else "unknown"
     )
     risk["rfm_segment"] = segments
-    risk["group"] = assign_groups(risk, settings.outreach, as_of)
+    risk["group"] = assign_groups(risk, settings.outreach, cooldown)
 
     exact = _exact_rows(risk["group"].to_numpy(), order, settings)
     reasons = _reasons(features, model, exact, batch, say)
@@ -235,6 +274,7 @@ def score_customers(
     summary["lapsed_after_days"] = lapse
     summary["new_at_risk"] = int(risk["new_this_week"].sum())
     summary["previous_as_of"] = None if previous is None else str(previous.as_of)
+    summary["drift"] = drift
     return ScoredList(risk_list=risk, summary=summary)
 
 
@@ -355,7 +395,7 @@ def _summary(
         "customers": len(risk),
         "tiers": tiers,
         "total_value_at_risk": round(float(risk["value_at_risk"].sum()), 2),
-        "groups": {g: int((risk["group"] == g).sum()) for g in ("outreach", "control", "none")},
+        "groups": {g: int((risk["group"] == g).sum()) for g in ("outreach", "control", "cooldown", "none")},
         "actions": {str(k): int(v) for k, v in pd.Series(rules).replace("", "none").value_counts().items()},
         "model_name": model_name,
         "model_version": str(model_version),

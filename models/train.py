@@ -20,7 +20,8 @@ from churnguard.features.cutoffs import plan_folds
 from churnguard.models import metrics
 from churnguard.models.backtest import Backtest, held_out, run_backtest, summarise
 from churnguard.models.calibrate import fit_calibrator
-from churnguard.models.matrix import evaluation_matrix, training_matrix
+from churnguard.models.drift import importance_shares, reference_profile, reference_rows
+from churnguard.models.matrix import BATCH_ROWS, evaluation_matrix, training_matrix
 from churnguard.models.package import ChurnModel, ModelParts
 from churnguard.models.preprocess import Preprocessor
 from churnguard.models.search import booster_params
@@ -129,13 +130,32 @@ def refit(
     del twin
     calibrator = fit_calibrator(raw, y[held], seed=t.seed)
     say(f"calibration: {calibrator.method} on {int(held.sum()):,} held-out customer-cutoffs")
-    return ModelParts(
+    parts = ModelParts(
         booster=fit(np.ones(len(frame), dtype=bool)),
         preprocessor=preprocessor,
         calibrator=calibrator,
         feature_spec=spec,
         settings=settings.model_dump(mode="json", include={"features", "churn", "value"}),
     )
+    parts.reference = drift_reference(frame, parts)
+    return parts
+
+
+def drift_reference(frame: pd.DataFrame, parts: ModelParts) -> dict:
+    """What scoring compares its population with: the newest labelled cutoff's features and the
+    model's own calibrated probabilities on them (see :func:`churnguard.models.drift.reference_rows`).
+
+    Scored a batch at a time: at 1M customers a copy of the whole cutoff would cost gigabytes.
+    """
+    rows = reference_rows(frame["cutoff"])
+    model = ChurnModel.from_parts(parts)
+    scores = [
+        model.predict(None, frame.take(rows[i : i + BATCH_ROWS]))["churn_probability"].to_numpy()
+        for i in range(0, len(rows), BATCH_ROWS)
+    ]
+    p = parts.preprocessor
+    importance = importance_shares(parts.booster.get_score(importance_type="total_gain"), p.features)
+    return reference_profile(frame, np.concatenate(scores), p.features, p.categories, rows, importance)
 
 
 def segment_auc(backtest: Backtest) -> dict[str, float]:

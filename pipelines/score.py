@@ -9,12 +9,14 @@ import pandas as pd
 from prefect import flow, task
 
 from churnguard.core.config import LAPSED_TIER
-from churnguard.core.data.stage import Stage, read_carry
+from churnguard.core.data.stage import Stage, read_carry, read_contacts
 from churnguard.features.build import build_features
 from churnguard.features.source import source_from_parquet
-from churnguard.models.compare import previous_risk_list
+from churnguard.models.compare import picked_within, previous_risk_list
+from churnguard.models.drift import drift_details, drift_line
+from churnguard.models.drift_tracking import drift_step, log_drift, model_run_id
 from churnguard.models.registry import resolve_model
-from churnguard.models.scoring import score_customers, write_risk_list
+from churnguard.models.scoring import cooldown_customers, score_customers, write_risk_list
 from churnguard.models.store import configure_tracking
 from churnguard.pipelines.common import (
     EXTERNAL,
@@ -43,6 +45,9 @@ def score_task(
     features = build_features(source, stage.as_of, settings, model.parts.feature_spec)
     logger.info(f"Built features for {len(features):,} active customers as of {stage.as_of.date()}")
     lists = Path(out_dir) if out_dir else settings.paths.risk_lists
+    rest = settings.outreach.cooldown_days
+    picked = picked_within(lists, stage.as_of, rest) if rest else None
+    cooldown = cooldown_customers(read_contacts(stage), picked, stage.as_of, rest)
     scored = score_customers(
         features,
         pyfunc,
@@ -55,6 +60,7 @@ def score_task(
         progress=say(logger),
         carry=read_carry(stage, settings.scoring.carry_columns),
         previous=previous_risk_list(lists, stage.as_of),
+        cooldown=cooldown,
     )
     folder = write_risk_list(scored, lists, stage.as_of)
     logger.info(f"Risk list of {len(scored.risk_list):,} customers written to {folder}")
@@ -90,6 +96,69 @@ def top_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@task(name="log-drift", timeout_seconds=600, **EXTERNAL)
+def log_drift_task(summary: dict, model_uri: str | None, config_file: str | None) -> list[str]:
+    """Log the list's drift figures on the MLflow run of the model version that scored it."""
+    client = configure_tracking(run_settings(config_file))
+    name, version = summary["model_name"], summary["model_version"]
+    run_id = model_run_id(client, name, version, model_uri)
+    if run_id is None:
+        run_logger().info(f"No MLflow run is known for model {name}: drift figures not logged in MLflow")
+        return []
+    logged = log_drift(client, run_id, summary["drift"], summary["as_of"])
+    if logged:
+        run_logger().info(
+            f"Drift figures logged on MLflow run {run_id} (step {drift_step(summary['as_of'])})"
+        )
+    return logged
+
+
+def report_drift(summary: dict) -> None:
+    """The ``drift-report`` artifact, and a log line: a warning on alert (for automations), else info."""
+    drift = summary["drift"]
+    status = drift["status"]
+    publish_markdown(
+        key="drift-report",
+        markdown=drift_markdown(
+            drift, summary["as_of"], f"{summary['model_name']} v{summary['model_version']}"
+        ),
+        description=f"Drift {'ALERT' if status == 'alert' else status}: scoring data against the training data",
+    )
+    if status == "alert":
+        run_logger().warning(f"Drift alert: {drift_details(drift)} (risk list as of {summary['as_of']})")
+    else:
+        run_logger().info(drift_line(drift))
+
+
+def drift_markdown(drift: dict, as_of: str, model: str) -> str:
+    """Status, score PSI and the most drifting features as Markdown."""
+    status = drift["status"]
+    title = f"# Drift as of {as_of}: {status.upper() if status == 'alert' else status}\n\n"
+    if status == "unknown":
+        return title + f"{model}: {drift['note']}.\n"
+    t = drift["thresholds"]
+    lines = [
+        f"{model}: score PSI {drift['score_psi']:.3f}, largest feature PSI {drift['max_feature_psi']:.3f} "
+        f"(population stability index against the model's training data; watch from {t['watch']:g}, "
+        f"alert from {t['alert']:g}).\n",
+        "| feature | meaning | PSI | missing now | missing in training | unseen levels |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for row in drift["top"]:
+        cells = [
+            row["feature"],
+            row["description"],
+            f"{row['psi']:.3f}",
+            f"{row['missing_share']:.1%}",
+            f"{row['reference_missing_share']:.1%}",
+            f"{row['unseen_share']:.1%}",
+        ]
+        lines.append("| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |")
+    if drift.get("note"):
+        lines.append(f"\n{drift['note']}")
+    return title + "\n".join(lines) + "\n"
+
+
 @flow(name="score-customers", log_prints=True)
 @fails_on_bad_input
 def score_flow(
@@ -115,7 +184,8 @@ def score_flow(
                 f"# Risk list as of {summary['as_of']}\n\n{summary['customers']:,} customers scored by "
                 f"{summary['model_name']} v{summary['model_version']}; total value at risk "
                 f"{summary['total_value_at_risk']:,.0f}.\n\n| tier | customers | value at risk |\n|---|---:|---:|\n"
-                f"{tiers}\n\nOutreach {summary['groups']['outreach']:,}, control {summary['groups']['control']:,}.\n\n"
+                f"{tiers}\n\nOutreach {summary['groups']['outreach']:,}, control {summary['groups']['control']:,}, "
+                f"resting after a recent contact (cooldown) {summary['groups']['cooldown']:,}.\n\n"
                 f"Files: `{result['folder']}`\n"
             ),
             description="Tier counts and value at risk",
@@ -125,6 +195,10 @@ def score_flow(
             markdown=top_table(result["top"]),
             description=f"Top {TOP_ROWS} customers by churn probability, lapsed customers apart",
         )
+        report_drift(summary)
+        # After the list is written and the drift shown: a store that fails here fails the run, loudly,
+        # without taking the list with it.
+        step(log_drift_task, summary, model_uri, config_file)
         return {"folder": result["folder"], "summary": summary}
 
 

@@ -219,6 +219,12 @@ class OutreachSettings(BaseModel):
         description=f"Tiers whose customers may be contacted; add {LAPSED_TIER!r} to win back lapsed ones too.",
     )
     seed: int = 7
+    cooldown_days: int = Field(
+        30,
+        ge=0,
+        description="Customers contacted (contacts table) within this many days before as_of are not picked "
+        "for outreach again (group 'cooldown'); their places go to the next customers. 0: no cooldown.",
+    )
 
     @field_validator("eligible_tiers")
     @classmethod
@@ -353,6 +359,32 @@ def _default_playbook() -> list[PlaybookRule]:
     ]
 
 
+class DriftSettings(BaseModel):
+    """When scoring data has moved away from the model's training data (population stability index)."""
+
+    watch: float = Field(0.1, gt=0, description="PSI from which a feature or the score is worth watching.")
+    alert: float = Field(0.25, gt=0, description="PSI from which the model should not be trusted unchecked.")
+    top: int = Field(5, ge=1, description="Drifting features named in the summary and the report.")
+    carrying_share: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="The features that carry the model: largest share of its importance (XGBoost gain) first, "
+        "until they make up this share. Only they (or the score) raise alert; any other feature at most watch.",
+    )
+    ignore: list[str] = Field(
+        default_factory=list,
+        description="Features that cycle by design (e.g. days since a quarterly survey): still measured and "
+        "listed, never raise the status.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DriftSettings:
+        if self.alert < self.watch:
+            raise ValueError("drift.alert must be at least drift.watch")
+        return self
+
+
 class ScoringSettings(BaseModel):
     tiers: TierSettings = Field(default_factory=TierSettings)
     playbook: list[PlaybookRule] = Field(default_factory=_default_playbook)
@@ -374,6 +406,7 @@ class ScoringSettings(BaseModel):
         "horizon without a purchase: already churned by that definition); none under the subscription "
         "definition (every scored customer still subscribes). 0: no lapsed tier.",
     )
+    drift: DriftSettings = Field(default_factory=DriftSettings)
     carry_columns: list[str] = Field(
         default_factory=list,
         description="Columns of the customers table (e.g. region, account manager, e-mail) copied into the "

@@ -15,7 +15,14 @@ from churnguard.features.build import feature_names
 from churnguard.models.playbook import NO_ACTION
 from churnguard.models.reasons import explain
 from churnguard.models.registry import NoChampionError, load_champion
-from churnguard.models.scoring import CONTROL_ACTION, assign_groups, check_signature, risk_tiers
+from churnguard.models.scoring import (
+    CONTROL_ACTION,
+    assign_groups,
+    check_signature,
+    control_draw,
+    cooldown_customers,
+    risk_tiers,
+)
 from churnguard.models.tracking import configure_tracking
 from tests.models import scoring_fixtures
 from tests.models.scoring_fixtures import CAPACITY, ScoringWorld
@@ -184,18 +191,20 @@ def test_outreach_is_the_capacity_by_value_at_risk_and_control_a_random_share(sc
     w = scoring_world
     risk = w.scored.risk_list
     share = w.settings.outreach.control_share
-    candidates = math.ceil(CAPACITY / (1 - share))
     eligible = risk[risk["risk_tier"].isin(w.settings.outreach.eligible_tiers)]
     eligible = eligible.sort_values(["value_at_risk", "customer_id"], ascending=[False, True])
+    picked = eligible["group"] != "none"
+    candidates = int(np.flatnonzero(picked.to_numpy())[-1]) + 1
     assert len(eligible) > candidates  # the capacity binds
+    assert picked.iloc[:candidates].all()  # the candidates are the top by value at risk, none skipped
 
     assert (risk["group"] == "outreach").sum() == CAPACITY
-    assert (risk["group"] == "control").sum() == round(candidates * share)
-    marked = risk.loc[risk["group"] != "none", "customer_id"]
-    assert set(marked) <= set(eligible["customer_id"].iloc[:candidates])
-    kept = eligible[eligible["group"] != "control"]
-    outreach = set(risk.loc[risk["group"] == "outreach", "customer_id"])
-    assert set(kept["customer_id"].iloc[:CAPACITY]) == outreach
+    assert eligible["group"].iloc[candidates - 1] == "outreach"  # the walk stops at the last outreach one
+    n_control = int((risk["group"] == "control").sum())
+    assert abs(n_control - candidates * share) < 4 * math.sqrt(candidates * share * (1 - share))
+    # Each customer's own draw decides: control exactly where it falls below the share.
+    draws = control_draw(eligible["customer_id"].iloc[:candidates], w.settings.outreach.seed)
+    assert ((draws < share) == (eligible["group"].iloc[:candidates] == "control").to_numpy()).all()
 
     # Random: spread over the candidates, not their top or bottom by value at risk or by probability.
     by_value = np.flatnonzero(eligible["group"].iloc[:candidates].to_numpy() == "control")
@@ -207,10 +216,10 @@ def test_outreach_is_the_capacity_by_value_at_risk_and_control_a_random_share(sc
 
 def test_groups_are_the_same_on_a_rerun_and_in_any_row_order(scoring_world: ScoringWorld):
     w = scoring_world
-    risk, outreach, as_of = w.scored.risk_list, w.settings.outreach, w.dataset.as_of
-    assert (assign_groups(risk, outreach, as_of) == risk["group"].to_numpy()).all()
+    risk, outreach = w.scored.risk_list, w.settings.outreach
+    assert (assign_groups(risk, outreach) == risk["group"].to_numpy()).all()
     shuffled = risk.sample(frac=1, random_state=1).reset_index(drop=True)
-    groups = pd.Series(assign_groups(shuffled, outreach, as_of), index=shuffled["customer_id"])
+    groups = pd.Series(assign_groups(shuffled, outreach), index=shuffled["customer_id"])
     assert groups.loc[risk["customer_id"]].tolist() == risk["group"].tolist()
     again = w.score().risk_list
     pd.testing.assert_frame_equal(again, risk)
@@ -218,24 +227,63 @@ def test_groups_are_the_same_on_a_rerun_and_in_any_row_order(scoring_world: Scor
     def control(groups: np.ndarray) -> set:
         return set(risk["customer_id"][groups == "control"])
 
-    other_seed = assign_groups(risk, outreach.model_copy(update={"seed": outreach.seed + 1}), as_of)
+    other_seed = assign_groups(risk, outreach.model_copy(update={"seed": outreach.seed + 1}))
     assert control(other_seed) != control(risk["group"].to_numpy())
-    next_day = assign_groups(risk, outreach, as_of + DAY)
-    assert control(next_day) != control(risk["group"].to_numpy())
+
+
+def test_a_control_customer_stays_control_in_later_lists(scoring_world: ScoringWorld):
+    """Next week's list, with other customers around, never moves a control customer into outreach."""
+    w = scoring_world
+    risk, outreach = w.scored.risk_list, w.settings.outreach.model_copy(update={"capacity": None})
+    first = assign_groups(risk, outreach)
+    later = risk.sample(frac=0.7, random_state=3).reset_index(drop=True)  # some left, values moved
+    later["value_at_risk"] = later["value_at_risk"] * np.random.default_rng(4).uniform(0.5, 1.5, len(later))
+    second = pd.Series(assign_groups(later, outreach), index=later["customer_id"])
+    was_control = risk["customer_id"][first == "control"]
+    still_listed = second.reindex(was_control).dropna()
+    assert len(still_listed) >= 10
+    assert set(still_listed) == {"control"}
+
+
+def test_a_customer_contacted_yesterday_is_not_in_todays_outreach(scoring_world: ScoringWorld):
+    w = scoring_world
+    risk, as_of = w.scored.risk_list, w.dataset.as_of
+    outreach_ids = risk.loc[risk["group"] == "outreach", "customer_id"]
+    control_ids = risk.loc[risk["group"] == "control", "customer_id"]
+    yesterday = as_of - pd.Timedelta(days=1)
+    contacts = pd.DataFrame(
+        {
+            "customer_id": [outreach_ids.iloc[0], outreach_ids.iloc[5]],
+            "ts": [yesterday, as_of - pd.Timedelta(days=45)],  # the second rested long enough
+        }
+    )
+    picked = pd.Index([control_ids.iloc[0]])  # in the control group of a list last week
+    cooldown = cooldown_customers(contacts, picked, as_of, w.settings.outreach.cooldown_days)
+    assert set(cooldown) == {outreach_ids.iloc[0], control_ids.iloc[0]}
+
+    groups = pd.Series(assign_groups(risk, w.settings.outreach, cooldown), index=risk["customer_id"])
+    assert groups[outreach_ids.iloc[0]] == "cooldown"
+    assert groups[control_ids.iloc[0]] == "cooldown"
+    assert groups[outreach_ids.iloc[5]] == "outreach"
+    # The capacity goes to the next customers: as many contacted as before, one new among them.
+    assert (groups == "outreach").sum() == CAPACITY
+    assert len(set(groups[groups == "outreach"].index) - set(outreach_ids)) == 1
+    assert cooldown_customers(contacts, picked, as_of, 0).empty  # cooldown_days 0: nobody rests
 
 
 def test_without_capacity_every_eligible_customer_is_a_candidate(scoring_world: ScoringWorld):
     risk = scoring_world.scored.risk_list
-    groups = assign_groups(risk, OutreachSettings(), scoring_world.dataset.as_of)
+    groups = assign_groups(risk, OutreachSettings())
     eligible = risk["risk_tier"].isin(["critical", "high"]).to_numpy()
+    n = int(eligible.sum())
     assert (groups[~eligible] == "none").all()
     assert (groups[eligible] != "none").all()
-    assert (groups == "control").sum() == round(eligible.sum() * 0.1)
+    assert abs((groups == "control").sum() - 0.1 * n) < 4 * math.sqrt(n * 0.09)
 
 
 def test_zero_capacity_contacts_nobody(scoring_world: ScoringWorld):
     risk = scoring_world.scored.risk_list
-    groups = assign_groups(risk, OutreachSettings(capacity=0), scoring_world.dataset.as_of)
+    groups = assign_groups(risk, OutreachSettings(capacity=0))
     assert set(groups) == {"none"}
 
 

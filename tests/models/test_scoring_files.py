@@ -82,10 +82,12 @@ def test_summary_has_tiers_value_at_risk_model_data_and_dates(scoring_world: Sco
     generated = pd.Timestamp(summary["generated_at"])
     assert generated.tzinfo is not None
     assert abs(pd.Timestamp.now(tz="UTC") - generated) < pd.Timedelta(hours=1)
-    control = round(math.ceil(CAPACITY / 0.9) * 0.1)
+    control = int((risk["group"] == "control").sum())
+    assert 0 < control < CAPACITY / 4
     assert summary["groups"] == {
         "outreach": CAPACITY,
         "control": control,
+        "cooldown": 0,
         "none": len(risk) - CAPACITY - control,
     }
     assert sum(summary["actions"].values()) == len(risk)
