@@ -435,6 +435,10 @@ def report(
     risk_lists: Annotated[
         Path | None, typer.Option(help="Folder of risk lists (default output/risk_lists).")
     ] = None,
+    outcomes: Annotated[
+        Path | None,
+        typer.Option(help="Folder of outcomes.parquet from `churn outcomes` (default output/outcomes)."),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Write the retention KPI report (self-contained report.html plus CSV tables)."""
@@ -447,6 +451,7 @@ def report(
                 out_dir=str(out_dir) if out_dir else None,
                 risk_lists_dir=str(risk_lists) if risk_lists else None,
                 config_file=_config(config),
+                outcomes_dir=str(outcomes) if outcomes else None,
             )
         out.print(f"Report: {result['html']}")
 

@@ -17,7 +17,11 @@ from churnguard.reports.build import build_report
 
 @task(name="build-report", timeout_seconds=3600, **EXTERNAL)
 def report_task(
-    stage: Stage, out_dir: str | None, risk_lists_dir: str | None, config_file: str | None
+    stage: Stage,
+    out_dir: str | None,
+    risk_lists_dir: str | None,
+    config_file: str | None,
+    outcomes_dir: str | None = None,
 ) -> dict:
     """Compute the KPIs, write report.html and CSVs atomically, attach them to the champion's MLflow run."""
     logger = run_logger()
@@ -30,6 +34,7 @@ def report_task(
         Path(out_dir) if out_dir else settings.paths.reports,
         risk_list_dir=Path(risk_lists_dir) if risk_lists_dir else None,
         champion=champion,
+        outcomes_dir=Path(outcomes_dir) if outcomes_dir else None,
     )
     logger.info(f"Report written to {result.html_path}")
     if champion and champion.get("run_id"):
@@ -52,10 +57,14 @@ def report_flow(
     as_of: date | None = None,
     risk_lists_dir: str | None = None,
     config_file: str | None = None,
+    outcomes_dir: str | None = None,
 ) -> dict:
-    """Validate the data and write the retention KPI report for ``as_of``."""
+    """Validate the data and write the retention KPI report for ``as_of``.
+
+    ``outcomes_dir`` holds ``outcomes.parquet`` from ``churn outcomes`` (default ``paths.outcomes``).
+    """
     with staged_data(data_dir, as_of_text(as_of), config_file) as stage:
-        result = step(report_task, stage, out_dir, risk_lists_dir, config_file)
+        result = step(report_task, stage, out_dir, risk_lists_dir, config_file, outcomes_dir)
         publish_markdown(
             key="retention-report",
             markdown=result["markdown"],

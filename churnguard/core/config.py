@@ -444,6 +444,23 @@ class ReportSettings(BaseModel):
         "code (EUR: 1,234 EUR) or a symbol (€: €1,234); empty shows plain numbers.",
     )
 
+    acquisition_cost: dict[str, float] = Field(
+        default_factory=dict,
+        description="What winning one customer costs (CAC) per acquisition channel, e.g. {web: 35, app: 22}; "
+        "the report sets customer value against it (CLV:CAC). Empty: no CLV:CAC table.",
+    )
+    acquisition_channel: str = Field(
+        "channel", description="Column of the customers table that names each customer's acquisition channel."
+    )
+
+    @field_validator("acquisition_cost")
+    @classmethod
+    def _costs_positive(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = sorted(k for k, v in value.items() if not v > 0)
+        if bad:
+            raise ValueError(f"acquisition_cost must be positive (channel {', '.join(map(repr, bad))})")
+        return value
+
     @field_validator("currency")
     @classmethod
     def _trimmed(cls, value: str) -> str:
@@ -469,6 +486,10 @@ class PathSettings(BaseModel):
     @property
     def reports(self) -> Path:
         return self.output / "reports"
+
+    @property
+    def outcomes(self) -> Path:
+        return self.output / "outcomes"
 
 
 class Settings(BaseSettings):

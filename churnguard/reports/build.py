@@ -51,6 +51,7 @@ def build_report(
     out_dir: Path,
     risk_list_dir: Path | None = None,
     champion: dict | None = None,
+    outcomes_dir: Path | None = None,
 ) -> ReportResult:
     """Compute the retention KPIs and write ``out_dir/as_of=YYYY-MM-DD/`` (report.html + CSV tables).
 
@@ -61,11 +62,13 @@ def build_report(
         risk_list_dir: where risk lists live (default ``settings.paths.risk_lists``); the list for
             ``as_of``, or the latest one before it, is used.
         champion: ``{"model_name", "version", "trained_at", "as_of", "metrics": {...}}`` or ``None``.
+        outcomes_dir: where ``churn outcomes`` wrote ``outcomes.parquet`` (default
+            ``settings.paths.outcomes``); without one, "Did it work?" says how to measure past lists.
 
     Returns:
         Paths written, headline numbers and a markdown summary.
     """
-    content = compute_content(dataset, settings, risk_list_dir, champion)
+    content = compute_content(dataset, settings, risk_list_dir, champion, outcomes_dir)
     folder = Path(out_dir) / f"as_of={content.headline['as_of']}"
     names = sorted(content.tables)
 

@@ -202,5 +202,34 @@ def profit_chart(curve: pd.DataFrame, summary: dict, currency: str = "") -> byte
         return png(drawn)
 
 
+def outcome_tiers_chart(tiers: pd.DataFrame) -> bytes:
+    """Predicted (mean churn probability) and realised churn per tier of a measured list, as paired bars.
+
+    ``tiers``: ``slice`` (tier), ``customers``, ``predicted_churn_rate``, ``realised_churn_rate`` (fractions).
+    """
+    with figure(width=6.0, height=0.5 * len(tiers) + 1.3) as (drawn, ax):
+        y = np.arange(len(tiers))[::-1]
+        predicted = tiers["predicted_churn_rate"].to_numpy(dtype=float) * 100
+        realised = tiers["realised_churn_rate"].to_numpy(dtype=float) * 100
+        ax.barh(
+            y + 0.19, predicted, height=0.36, color=GRID, edgecolor=MUTED, linewidth=0.6, label="predicted"
+        )
+        colours = [TIER_COLOURS.get(t, BLUE) for t in tiers["slice"]]
+        ax.barh(y - 0.19, realised, height=0.36, color=colours, label="realised")
+        top = max(float(np.nanmax(np.r_[predicted, realised, 0])), 1.0)
+        for yi, p, r, n in zip(y, predicted, realised, tiers["customers"], strict=True):
+            ax.text(p + top * 0.01, yi + 0.19, f"{p:.1f}%", va="center", fontsize=7.5, color=MUTED)
+            ax.text(
+                r + top * 0.01, yi - 0.19, f"{r:.1f}%  (n={int(n):,})", va="center", fontsize=7.5, color=INK
+            )
+        ax.set_yticks(y, [str(t).capitalize() for t in tiers["slice"]])
+        ax.set_xlim(0, top * 1.35)
+        ax.grid(axis="y", visible=False)
+        ax.legend(loc="lower right")
+        ax.set_xlabel("Churn (%): grey = predicted (mean probability), coloured = what happened")
+        ax.set_title("Predicted and realised churn per tier")
+        return png(drawn)
+
+
 def _unit(currency: str) -> str:
     return f" ({currency})" if currency else ""

@@ -13,7 +13,7 @@ from churnguard.core.config import RISK_TIERS, Settings
 from churnguard.core.data.dataset import Dataset
 from churnguard.features.build import active_customers, discover_spec, feature_table, to_frame
 from churnguard.features.source import FeatureSource, source_from_dataset
-from churnguard.reports import kpis, risklist
+from churnguard.reports import drift_view, kpis, outcomes_view, risklist
 
 DAY = pd.Timedelta(days=1)
 
@@ -30,6 +30,7 @@ class RiskSection:
     profit: dict[str, Any]
     curve: pd.DataFrame
     model: str | None
+    drift: dict | None = None  # the list's summary.json "drift"; None: not measured for this list
 
 
 @dataclass
@@ -47,6 +48,9 @@ class ReportContent:
     risk: RiskSection | None
     champion: dict | None
     notes: list[str] = field(default_factory=list)
+    outcomes: pd.DataFrame | None = None  # outcomes.parquet of past lists; None: none measured yet
+    outcomes_dir: Path | None = None
+    signup_cohorts: bool = True  # CLV:CAC cohorts by signup quarter (else by first-purchase quarter)
 
 
 def labelled_customers(
@@ -80,18 +84,53 @@ def read_risk_section(path: Path, settings: Settings) -> RiskSection:
         profit=profit,
         curve=curve,
         model=model,
+        drift=drift_view.read_drift(path.parent / "summary.json"),
     )
 
 
 def compute_content(
-    dataset: Dataset, settings: Settings, risk_list_dir: Path | None = None, champion: dict | None = None
+    dataset: Dataset,
+    settings: Settings,
+    risk_list_dir: Path | None = None,
+    champion: dict | None = None,
+    outcomes_dir: Path | None = None,
 ) -> ReportContent:
-    """Every KPI of the report for ``dataset.as_of``; see :mod:`churnguard.reports.kpis`."""
+    """Every KPI of the report for ``dataset.as_of``; see :mod:`churnguard.reports.kpis`.
+
+    ``outcomes_dir`` (default ``settings.paths.outcomes``) holds ``outcomes.parquet`` of past lists.
+    """
     source = source_from_dataset(dataset, settings.features)
     try:
-        return _content(dataset, settings, source, risk_list_dir, champion)
+        content = _content(dataset, settings, source, risk_list_dir, champion)
     finally:
         source.backend.disconnect()
+    content.outcomes_dir = Path(outcomes_dir or settings.paths.outcomes)
+    content.outcomes = outcomes_view.read_outcomes(content.outcomes_dir)
+    acquired = acquired_customers(dataset, settings)
+    if acquired is not None:
+        costs = settings.report.acquisition_cost
+        content.tables["clv_cac_channel"] = kpis.clv_cac(acquired, costs, "channel")
+        content.tables["clv_cac_cohort"] = kpis.clv_cac(acquired, costs, "cohort")
+        content.signup_cohorts = "signup_ts" in dataset.customers.columns
+    return content
+
+
+def acquired_customers(dataset: Dataset, settings: Settings) -> pd.DataFrame | None:
+    """:func:`kpis.acquired_customers` of the data, or ``None`` without CAC or without a channel column.
+
+    The channel is read from the customers table, else from the columns kept for the risk list
+    (``scoring.carry_columns``) when screening left it out of the model's attributes.
+    """
+    column = settings.report.acquisition_channel
+    if not settings.report.acquisition_cost:
+        return None
+    customers = dataset.customers
+    if column not in customers.columns:
+        carry = dataset.carry
+        if carry is None or column not in carry.columns:
+            return None
+        customers = customers.merge(carry[["customer_id", column]], on="customer_id", how="left")
+    return kpis.acquired_customers(customers, dataset.transactions, column, settings.value.margin)
 
 
 def _content(

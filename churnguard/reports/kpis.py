@@ -149,6 +149,23 @@ def cohort_retention(transactions: pd.DataFrame, as_of: pd.Timestamp, months: in
     return out
 
 
+def customer_totals(transactions: pd.DataFrame) -> pd.DataFrame:
+    """Per customer with a purchase: ``first`` purchase time, ``orders`` and net ``revenue`` to date.
+
+    Net revenue is every amount summed, so refunds lower it; customers with refunds only are left out.
+    Indexed by ``customer_id``. The one definition behind historical value: revenue x margin.
+    """
+    buys = purchases(transactions)
+    per = pd.DataFrame(
+        {
+            "first": buys.groupby("customer_id")["ts"].min(),
+            "orders": buys.groupby("customer_id").size(),
+        }
+    )
+    per["revenue"] = transactions.groupby("customer_id")["amount"].sum().reindex(per.index).fillna(0.0)
+    return per
+
+
 def cohort_value(transactions: pd.DataFrame, as_of: pd.Timestamp, months: int, margin: float) -> pd.DataFrame:
     """Purchase behaviour to date per first-purchase cohort (last ``months`` complete months), plus all.
 
@@ -161,14 +178,7 @@ def cohort_value(transactions: pd.DataFrame, as_of: pd.Timestamp, months: int, m
     The last row, ``all``, covers every customer with a purchase before ``as_of``.
     """
     index = complete_months(as_of, months)
-    buys = purchases(transactions)
-    per = pd.DataFrame(
-        {
-            "first": buys.groupby("customer_id")["ts"].min(),
-            "orders": buys.groupby("customer_id").size(),
-        }
-    )
-    per["revenue"] = transactions.groupby("customer_id")["amount"].sum().reindex(per.index).fillna(0.0)
+    per = customer_totals(transactions)
     per["cohort"] = month_index(per["first"])
     groups = [(month_label(m), per[per["cohort"] == m]) for m in index] + [("all", per)]
     rows = []
@@ -285,3 +295,80 @@ def segment_churn(labelled: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["dimension", "segment", "customers", "churned", "churn_rate"])
     out = pd.concat(parts, ignore_index=True)
     return out[["dimension", "segment", "customers", "churned", "churn_rate"]]
+
+
+# CLV:CAC the business watches: a customer should earn about three times what winning them cost.
+RULE_OF_THUMB = 3.0
+NOT_RECORDED = "(not recorded)"
+UNKNOWN_COHORT = "unknown"
+
+
+def quarter_label(ts: pd.Series) -> pd.Series:
+    """``2025-08-14`` -> ``2025-Q3``; a missing time gives :data:`UNKNOWN_COHORT`."""
+    labels = ts.dt.year.astype("Int64").astype(str) + "-Q" + ts.dt.quarter.astype("Int64").astype(str)
+    return labels.where(ts.notna(), UNKNOWN_COHORT).astype(object)
+
+
+def acquired_customers(
+    customers: pd.DataFrame, transactions: pd.DataFrame, channel: str, margin: float
+) -> pd.DataFrame:
+    """Every customer of the customers table with their acquisition channel, signup cohort and value to date.
+
+    Args:
+        customers: one row per customer, with ``channel`` and optionally ``signup_ts``.
+        transactions: the customers' transactions before ``as_of``.
+        channel: the column naming the acquisition channel (``report.acquisition_channel``).
+        margin: ``value.margin``, the share of revenue that is value.
+
+    Returns:
+        ``customer_id``, ``channel`` (:data:`NOT_RECORDED` when empty), ``cohort`` (quarter of
+        ``signup_ts``, else of the first purchase, see :func:`quarter_label`) and ``value``: net revenue
+        to date x margin, the historical value of :func:`cohort_value`; 0 for a customer who never bought
+        (winning them still cost the CAC).
+    """
+    totals = customer_totals(transactions)
+    ids = customers["customer_id"]
+    first = totals["first"].reindex(ids).reset_index(drop=True)
+    start = customers["signup_ts"].reset_index(drop=True) if "signup_ts" in customers.columns else first
+    named = customers[channel].reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "customer_id": ids.to_numpy(),
+            "channel": named.astype(object).where(named.notna(), NOT_RECORDED).astype(str).to_numpy(),
+            "cohort": quarter_label(start.fillna(first)).to_numpy(),
+            "value": (totals["revenue"].reindex(ids).fillna(0.0) * margin).to_numpy(),
+        }
+    )
+
+
+def clv_cac(acquired: pd.DataFrame, acquisition_cost: dict[str, float], by: str = "channel") -> pd.DataFrame:
+    """Customer value against what winning the customers cost, per ``channel`` or per ``cohort``.
+
+    Each customer costs the CAC of their channel (``report.acquisition_cost``). ``clv`` = value to date
+    per customer (:func:`acquired_customers`), ``cac`` = acquisition cost per customer, ``ratio`` =
+    total value / total acquisition cost (= clv / cac). Per channel, a channel without a configured
+    CAC keeps its customers and value with ``cac`` and ``ratio`` empty; grouped by anything else, only
+    customers whose channel has a CAC count (a ratio needs a cost).
+
+    Returns:
+        ``by``, ``customers``, ``value`` (total), ``acquisition_cost`` (total), ``clv``, ``cac``,
+        ``ratio``; channels by customers (most first), other groups in their sorted order.
+    """
+    frame = acquired.assign(cost=acquired["channel"].map(acquisition_cost).astype(float))
+    if by != "channel":
+        frame = frame[frame["cost"].notna()]
+    grouped = frame.groupby(by, sort=True)
+    out = pd.DataFrame(
+        {
+            "customers": grouped.size(),
+            "value": grouped["value"].sum(),
+            "acquisition_cost": grouped["cost"].sum(min_count=1),
+        }
+    )
+    out["clv"] = out["value"] / out["customers"]
+    out["cac"] = out["acquisition_cost"] / out["customers"]
+    out["ratio"] = out["value"] / out["acquisition_cost"]
+    out = out.rename_axis(by).reset_index()
+    if by == "channel":
+        out = out.sort_values(["customers", "channel"], ascending=[False, True], ignore_index=True)
+    return out

@@ -24,6 +24,11 @@ def pct(value: Any, digits: int = 1) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:.{digits}f}%"
 
 
+def share(value: Any, digits: int = 1) -> str:
+    """A fraction (0-1) as a percentage: ``0.237`` -> ``23.7%``."""
+    return "–" if value is None or pd.isna(value) else f"{float(value) * 100:.{digits}f}%"
+
+
 def num(value: Any, digits: int = 0) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:,.{digits}f}"
 

@@ -11,10 +11,17 @@ from collections.abc import Callable
 from typing import Any
 
 from churnguard.reports import charts, definitions, health, kpis, outreach
+from churnguard.reports.acquisition import clv_section
 from churnguard.reports.content import ReportContent
 from churnguard.reports.markup import chart, in_currency, month_name, num, pct, table, when
+from churnguard.reports.outcomes_view import outcomes_section
 
-GROUP_NAMES = {"outreach": "Outreach", "control": "Control (not contacted)", "none": "Not selected"}
+GROUP_NAMES = {
+    "outreach": "Outreach",
+    "control": "Control (not contacted)",
+    "cooldown": "Cooldown (contacted recently)",
+    "none": "Not selected",
+}
 Section = dict[str, Any]
 
 
@@ -248,9 +255,11 @@ SECTIONS: list[tuple[str, str, str, Callable[[ReportContent], Section]]] = [
     ("churn", "Churn", "Churn and retention", churn_section),
     ("cohorts", "Cohorts", "Cohorts and customer value", cohort_section),
     ("revenue", "Revenue", "Revenue retention", revenue_section),
+    ("clv", "CLV:CAC", "Customer value against acquisition cost (CLV:CAC)", clv_section),
     ("nps", "NPS", "Customer satisfaction (NPS)", nps_section),
     ("segments", "Segments", "Churn by segment", segment_section),
     ("risk", "At risk", "Who is at risk now", risk_section),
+    ("outcomes", "Did it work?", "Did it work?", outcomes_section),
     ("model", "Model", "Model health", model_section),
     ("about", "About", "About this report", about_section),
 ]

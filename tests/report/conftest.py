@@ -176,12 +176,21 @@ def sample_report(
     from churnguard.reports.build import build_report
 
     reports = tmp_path_factory.mktemp("reports")
-    return build_report(sample_dataset, report_settings(), reports, sample_risk_lists, CHAMPION)
+    # No outcomes measured yet: an empty folder, never ./output/outcomes of whatever ran here before.
+    no_outcomes = tmp_path_factory.mktemp("no-outcomes")
+    return build_report(
+        sample_dataset, report_settings(), reports, sample_risk_lists, CHAMPION, outcomes_dir=no_outcomes
+    )
 
 
 @pytest.fixture(scope="session")
-def listed_content(sample_dataset: Dataset, sample_risk_lists: Path) -> ReportContent:
+def listed_content(
+    sample_dataset: Dataset, sample_risk_lists: Path, tmp_path_factory: pytest.TempPathFactory
+) -> ReportContent:
     """What the sample report shows, as data: the sections can be read without parsing HTML."""
     from churnguard.reports.content import compute_content
 
-    return compute_content(sample_dataset, report_settings(), sample_risk_lists, CHAMPION)
+    no_outcomes = tmp_path_factory.mktemp("no-outcomes")
+    return compute_content(
+        sample_dataset, report_settings(), sample_risk_lists, CHAMPION, outcomes_dir=no_outcomes
+    )
