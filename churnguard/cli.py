@@ -484,6 +484,8 @@ def pipeline(
         if result["training"]:
             out.print(f"Training: {result['training']['decision']}")
         _print_risk_summary(result["summary"], result["risk_list"])
+        if result.get("outcome_rows"):
+            _print_outcomes(result["outcome_rows"], _currency_suffix(config))
         out.print(f"Report: {result['report']}")
         return result
 
@@ -553,6 +555,100 @@ def runs(
         out.print(f"Champion: {champion}" if champion else "Champion: none yet")
 
     _run(body)
+
+
+@app.command()
+def outcomes(
+    data: DataOption,
+    risk_lists: Annotated[
+        Path | None, typer.Option(help="Folder of past risk lists (default output/risk_lists).")
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Folder for outcomes.parquet and .csv (default output/outcomes)."),
+    ] = None,
+    as_of: AsOfOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Measure past risk lists on what happened since: realised churn, and the save rate of outreach vs control."""
+
+    def body() -> None:
+        with _flow_run("Measuring past risk lists", data, as_of, config) as (flows, staged):
+            result = flows.run(
+                flows.outcomes.outcomes_flow,
+                data_dir=staged,
+                risk_lists_dir=str(risk_lists) if risk_lists else None,
+                out_dir=str(out_dir) if out_dir else None,
+                config_file=_config(config),
+            )
+        if not result["rows"]:
+            out.print("No risk list made before the data's end: nothing to measure yet.")
+            return
+        _print_outcomes(result["rows"], _currency_suffix(config))
+        out.print(f"Outcomes: {result['path']}")
+
+    _run(body)
+
+
+def _print_outcomes(rows: list[dict], currency: str = "") -> None:
+    """Per list: how right it was, then what outreach did against its random control group."""
+    by_list: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        by_list.setdefault(row["list_as_of"], {})[row["slice"]] = row
+    for day, slices in by_list.items():
+        overall = slices["all"]
+        observed = (
+            "closed"
+            if overall["status"] == "closed"
+            else f"partial: {overall['days_observed']} of {overall['horizon_days']} days so far"
+        )
+        out.print(f"[bold]List of {day}[/] ({observed}), model v{overall['model_version']}")
+        out.print(
+            f"  How right: ROC AUC {overall['roc_auc']:.3f}, lift in the top 10% {overall['lift_at_10']:.1f}x; "
+            f"churn predicted {overall['predicted_churn_rate']:.1%}, realised {overall['realised_churn_rate']:.1%} "
+            "(customers outreach did not touch)"
+        )
+        for key, label in (("outreach", "Outreach vs control"), ("contacted", "Contacted vs control")):
+            row = slices.get(key)
+            if row is None:
+                continue
+            if key == "contacted" and row["customers"] == slices["outreach"]["customers"]:
+                out.print("  Contacts: every outreach customer has a contact in the contacts table")
+                continue
+            if row["effect"] != row["effect"]:  # NaN: the list had no control group
+                out.print(f"  {label}: no control group to compare with")
+                continue
+            control = slices["control"]
+            note = "" if row["randomised"] else " (not randomised: who was reached is not chance)"
+            out.print(
+                f"  {label}{note}: churn {row['realised_churn_rate']:.1%} of {row['customers']:,} vs "
+                f"{control['realised_churn_rate']:.1%} of {control['customers']:,}: "
+                f"{row['effect'] * 100:+.1f} points (95% interval {row['effect_low'] * 100:+.1f} to "
+                f"{row['effect_high'] * 100:+.1f}), save rate {_share(row['save_rate'])}"
+            )
+            money = (
+                f"contacts cost {row['contact_cost']:,.0f}{currency}, value kept {row['retained_value']:,.0f}{currency}, "
+                f"return {_share(row['roi'], '+.0%')} ({_share(row['roi_low'], '+.0%')} to {_share(row['roi_high'], '+.0%')})"
+            )
+            if row["conclusive"]:
+                out.print(f"    {money}")
+            else:
+                needed = row["needed_per_group"]
+                size = (
+                    f"; about {needed:,.0f} customers per group would be needed" if needed == needed else ""
+                )
+                out.print(f"    {money}; too few customers to tell from no effect{size}")
+
+
+def _currency_suffix(config: Path | None) -> str:
+    from churnguard.core.config import load_settings
+
+    currency = load_settings(_config(config)).report.currency
+    return f" {currency}" if currency else ""
+
+
+def _share(value: float, spec: str = ".0%") -> str:
+    return "-" if value != value else format(value, spec)
 
 
 @app.command()

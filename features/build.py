@@ -16,7 +16,7 @@ from ibis.expr.types import Table
 
 from churnguard.core.config import Settings
 from churnguard.core.errors import InsufficientDataError
-from churnguard.features.assemble import feature_expr, population, prepare, run_cutoffs
+from churnguard.features.assemble import feature_expr, labels, population, prepare, run_cutoffs
 from churnguard.features.cutoffs import CutoffPlan, cutoff_table, normalize_cutoffs, plan_training
 from churnguard.features.output import tables_by_cutoff, to_frame, write_parquet
 from churnguard.features.source import FeatureSource
@@ -44,6 +44,7 @@ __all__ = [
     "feature_names",
     "feature_table",
     "is_categorical",
+    "retained_customers",
     "to_frame",
     "write_feature_table",
 ]
@@ -93,6 +94,27 @@ def active_customers(
     if cuts.single:
         return rows.assign(cutoff=stamps[0])[["customer_id", "cutoff"]]
     return rows.assign(cutoff=pd.to_datetime(rows["cutoff"]).dt.tz_localize("UTC"))[["customer_id", "cutoff"]]
+
+
+def retained_customers(
+    source: FeatureSource, cutoff: str | pd.Timestamp, settings: Settings, known_until: str | pd.Timestamp
+) -> tuple[pd.Index, int]:
+    """Who did not churn after ``cutoff``, as far as the data shows by ``known_until``: the realised label.
+
+    The training label's own definition (a purchase, or a subscription still running) over
+    ``[cutoff, cutoff + horizon)``, cut short at ``known_until`` while the horizon is still open: then a
+    customer without a purchase yet may still buy, so only the retained ones are final.
+
+    Returns:
+        The ``customer_id`` of every retained customer (of any population: the caller picks its own), and
+        the days observed (``churn.horizon_days`` once the horizon has closed).
+    """
+    start = normalize_cutoffs([cutoff])[0]
+    end = normalize_cutoffs([known_until])[0]
+    days = int(min(settings.churn.horizon_days, max((end - start) // pd.Timedelta(days=1), 0)))
+    cuts = cutoff_table([start], horizon_days=days)
+    kept = source.backend.execute(labels(source, cuts, settings).select("customer_id"))
+    return pd.Index(kept["customer_id"].unique()), days
 
 
 def write_feature_table(

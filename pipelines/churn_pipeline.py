@@ -1,4 +1,4 @@
-"""Flow ``churn-pipeline``: validate, train when needed, score, report — the weekly run in one flow."""
+"""Flow ``churn-pipeline``: validate, train when needed, score, measure past lists, report — the weekly run."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from churnguard.models.registry import champion_version
 from churnguard.models.store import configure_tracking
 from churnguard.pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, staged_data
 from churnguard.pipelines.orchestration import publish_markdown, run_logger, step
+from churnguard.pipelines.outcomes import outcomes_flow
 from churnguard.pipelines.report import report_flow
 from churnguard.pipelines.score import score_flow
 from churnguard.pipelines.train import train_flow
@@ -34,7 +35,8 @@ def churn_pipeline(
     capacity: int | None = None,
     config_file: str | None = None,
 ) -> dict:
-    """Validate the data, train when there is no champion (or when asked), score and report."""
+    """Validate the data, train when there is no champion (or when asked), score, measure the risk lists
+    made before (``output_dir/outcomes``) and report."""
     logger = run_logger()
     with staged_data(data_dir, as_of_text(as_of), config_file) as stage:
         staged = str(stage.folder)
@@ -49,12 +51,21 @@ def churn_pipeline(
         scoring = step(
             score_flow, data_dir=staged, out_dir=risk_lists, capacity=capacity, config_file=config_file
         )
+        outcomes_dir = str(Path(output_dir) / "outcomes")
+        outcomes = step(
+            outcomes_flow,
+            data_dir=staged,
+            risk_lists_dir=risk_lists,
+            out_dir=outcomes_dir,
+            config_file=config_file,
+        )
         report = step(
             report_flow,
             data_dir=staged,
             out_dir=str(Path(output_dir) / "reports"),
             risk_lists_dir=risk_lists,
             config_file=config_file,
+            outcomes_dir=outcomes_dir,
         )
         publish_markdown(
             key="churn-pipeline-outputs",
@@ -65,7 +76,9 @@ def churn_pipeline(
                     if training
                     else f"- Model: champion v{champion}\n"
                 )
-                + f"- Risk list: `{scoring['folder']}`\n- Report: [{report['html']}](file://{report['html']})\n"
+                + f"- Risk list: `{scoring['folder']}`\n"
+                + (f"- Outcomes of past lists: `{outcomes['path']}`\n" if outcomes["path"] else "")
+                + f"- Report: [{report['html']}](file://{report['html']})\n"
             ),
             description="Where this run's outputs are",
         )
@@ -74,6 +87,8 @@ def churn_pipeline(
             "training": training,
             "risk_list": scoring["folder"],
             "report": report["html"],
+            "outcomes": outcomes["path"],
+            "outcome_rows": outcomes["rows"],
             "summary": scoring["summary"],
         }
 

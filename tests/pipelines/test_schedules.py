@@ -30,6 +30,7 @@ SCHEDULE_TEST_QUEUE = "schedule-test"
 PROMISED = {
     "weekly-training": (0, None, 2),
     "weekly-scoring": (0, None, 5),
+    "weekly-outcomes": (0, None, 6),
     "monthly-report": (None, 1, 7),
 }
 
@@ -204,13 +205,18 @@ def test_schedules_fire_and_a_worker_elsewhere_completes_the_runs(
     ).is_file()  # relative paths resolved in the worker's project
 
     # With a champion, the weekly scoring and the report complete when started by hand too.
-    for deployment in ("score-customers/weekly-scoring", "retention-report/monthly-report"):
+    deployments_by_hand = (
+        "score-customers/weekly-scoring",
+        "measure-outcomes/weekly-outcomes",
+        "retention-report/monthly-report",
+    )
+    for deployment in deployments_by_hand:
         run([PREFECT, "deployment", "run", deployment], env)
     run(
         [PREFECT, "worker", "start", "--pool", "churnguard", "--work-queue", "default", "--run-once"],
         worker_env,
     )
-    for name in ("weekly-scoring", "monthly-report"):
+    for name in ("weekly-scoring", "weekly-outcomes", "monthly-report"):
         states = [r["state"]["type"] for r in flow_runs(api, by_name[name]) if not r["auto_scheduled"]]
         assert "COMPLETED" in states, (name, states)
     risk = pd.read_parquet(next((project / "output" / "risk_lists").glob("as_of=*")) / "risk_list.parquet")
