@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -492,6 +492,41 @@ def pipeline(
     _run(body)
 
 
+DEMO_END = "2026-10-31"
+DEMO_SAVE = 0.3  # share of would-be churners the demo's past outreach keeps
+
+
+def _demo_days_back(horizon_days: int) -> int:
+    return horizon_days + 7  # the past list's horizon has closed a week before the data ends
+
+
+def _demo_past_list(
+    data: Path, customers: int, out_dir: Path, horizon_days: int, config: Path | None
+) -> None:
+    """Give the demo a past to look back on: a list made a horizon ago, and outreach that saved some of it.
+
+    Generates the sample, trains and scores as of ``horizon + 7`` days before its end (seeing only the data
+    before that day), then regenerates the same customers' future with a known save effect on that
+    list's outreach group (and its contacts table), so the pipeline that follows measures the effect.
+    """
+    generate(out_dir=data, customers=customers, seed=0, end=DEMO_END)
+    past = datetime.fromisoformat(DEMO_END) - timedelta(days=_demo_days_back(horizon_days))
+    console.print(f"[bold]A list from the past:[/] the pipeline as of {past.date()}, on the data known then")
+    pipeline(data=data, out_dir=out_dir, as_of=past, retrain=True, capacity=None, config=config)
+    folder = out_dir / "risk_lists" / f"as_of={past.date()}"
+    console.print(f"[bold]Outreach on that list kept {DEMO_SAVE:.0%} of its would-be churners[/] (planted)")
+    generate(
+        out_dir=data,
+        customers=customers,
+        seed=0,
+        end=DEMO_END,
+        plant_save=DEMO_SAVE,
+        risk_list=folder,
+        purchase_rate=1.0,
+    )
+    console.print("[bold]This week:[/] the pipeline on all the data, measuring the list above")
+
+
 @app.command()
 def demo(
     data: Annotated[Path, typer.Option("--data", "-d", help="Where the sample data goes.")] = Path(
@@ -506,18 +541,21 @@ def demo(
     def body() -> None:
         from churnguard.core.config import load_settings
 
-        if not (data / "transactions.parquet").exists():
-            generate(out_dir=data, customers=customers, seed=0, end="2026-10-31")
+        settings = load_settings(_config(config))
+        fresh = not (data / "transactions.parquet").exists()
+        if fresh:
+            _demo_past_list(data, customers, out_dir, settings.churn.horizon_days, config)
         else:
             console.print(f"Using the sample data already in {data}")
-        pipeline(data=data, out_dir=out_dir, as_of=None, retrain=False, capacity=None, config=config)
+        # A model of this week's data; it replaces the past list's model only if it is better.
+        pipeline(data=data, out_dir=out_dir, as_of=None, retrain=fresh, capacity=None, config=config)
         from churnguard.core.config import masked_uri
 
-        settings = load_settings(_config(config))
         uri = masked_uri(settings.tracking.resolved_uri())
         out.print("\n[bold]Next steps[/]")
         out.print(f"  Risk lists:  {out_dir / 'risk_lists'}")
         out.print(f"  Reports:     {out_dir / 'reports'}  (open report.html in a browser)")
+        out.print(f"  Outcomes:    {out_dir / 'outcomes'}  (what became of earlier risk lists)")
         out.print(f"  MLflow UI:   .venv/bin/mlflow ui --backend-store-uri {uri} --port 5000")
         out.print("               then open http://127.0.0.1:5000")
         out.print("  Compare runs: .venv/bin/churn runs")
