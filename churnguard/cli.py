@@ -240,7 +240,8 @@ def generate(
     """Generate realistic sample data (three years of a fictional shop) as Parquet."""
 
     def body() -> None:
-        from churnguard.core.data.generate import generate_sample, read_planted_save
+        from churnguard.core.data.generate import generate_sample
+        from churnguard.core.data.plant import read_planted_save
         from churnguard.core.errors import BadInputError
 
         if (plant_save is None) != (risk_list is None):
@@ -419,7 +420,7 @@ def _print_risk_summary(summary: dict, folder: str) -> None:
     rest = f", {resting:,} resting after a recent contact (cooldown)" if resting else ""
     out.print(f"Outreach {groups['outreach']:,}, control {groups['control']:,}{rest}. Files: {folder}")
     if summary.get("drift"):
-        from churnguard.models.drift import drift_line
+        from churnguard.models.drift_words import drift_line
 
         style = {"alert": "bold red", "watch": "yellow"}.get(summary["drift"]["status"])
         out.print(drift_line(summary["drift"]), style=style, markup=False)

@@ -23,7 +23,8 @@ from churnguard.core.config import (
 )
 from churnguard.core.errors import BadInputError
 from churnguard.models.compare import PreviousList, compare_tiers, list_folder
-from churnguard.models.drift import drift_line, measure_drift
+from churnguard.models.drift import measure_drift
+from churnguard.models.drift_words import drift_line
 from churnguard.models.package import ChurnModel
 from churnguard.models.playbook import suggest_actions
 from churnguard.models.reasons import MAX_REASONS, Explanations, explain

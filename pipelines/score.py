@@ -13,8 +13,8 @@ from churnguard.core.data.stage import Stage, read_carry, read_contacts
 from churnguard.features.build import build_features
 from churnguard.features.source import source_from_parquet
 from churnguard.models.compare import picked_within, previous_risk_list
-from churnguard.models.drift import drift_details, drift_line
 from churnguard.models.drift_tracking import drift_step, log_drift, model_run_id
+from churnguard.models.drift_words import drift_details, drift_line
 from churnguard.models.registry import resolve_model
 from churnguard.models.scoring import cooldown_customers, score_customers, write_risk_list
 from churnguard.models.store import configure_tracking

@@ -14,13 +14,8 @@ from pandas.testing import assert_frame_equal
 
 from churnguard.core.config import DataSettings
 from churnguard.core.data.dataset import load_dataset
-from churnguard.core.data.generate import (
-    EVENT_TYPES,
-    GenerationSummary,
-    PlantedSave,
-    generate_sample,
-    read_planted_save,
-)
+from churnguard.core.data.generate import EVENT_TYPES, GenerationSummary, generate_sample
+from churnguard.core.data.plant import PlantedSave, read_planted_save
 from churnguard.core.errors import BadInputError
 
 N = 3_000

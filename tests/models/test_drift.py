@@ -23,7 +23,6 @@ from churnguard.models.drift import (
     FLOOR,
     MIN_BIN_ROWS,
     carrying_features,
-    drift_line,
     drift_status,
     importance_shares,
     measure_drift,
@@ -32,6 +31,7 @@ from churnguard.models.drift import (
     reference_rows,
 )
 from churnguard.models.drift_tracking import SCORE_METRIC, drift_step, log_drift, model_run_id
+from churnguard.models.drift_words import drift_line
 from churnguard.models.package import ChurnModel
 from churnguard.models.scoring import score_customers, write_risk_list
 from churnguard.pipelines.orchestration import LOCAL_LOGGER

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from churnguard.core.data.generate import generate_sample, read_planted_save
+from churnguard.core.data.generate import generate_sample
+from churnguard.core.data.plant import read_planted_save
 from tests.pipelines.conftest import FAST_CONFIG
 from tests.pipelines.test_cli import churn
 

@@ -12,7 +12,6 @@ records the outreach. Measuring outcomes must then recover that effect.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from churnguard.core.data.plant import (
+    CONTACT_CHANNELS,
+    CONTACT_OUTCOMES,
+    PlantedSave,
+    contact_days,
+    draw_contacts,
+)
 from churnguard.core.errors import BadInputError
 
 DAY = 86_400
@@ -59,46 +65,8 @@ COLUMNS = {  # the tables written, in order, and their columns
     "_truth": "customer_id dropout_ts n_support_tickets n_complaints is_detractor loyalty_tier",
     "contacts": "customer_id ts channel outcome",
 }
-CONTACT_CHANNELS, CONTACT_OUTCOMES = ("phone", "email"), ("reached", "no_answer")
 RETURN_WITHIN_DAYS = 60  # a saved customer's first purchase comes within min(horizon, this) days
 _PLANT_STREAM = 17  # the plant's rng is seeded [seed, this]: never the main stream, even for equal seeds
-
-
-@dataclass(frozen=True, eq=False)
-class PlantedSave:
-    """A known save effect to plant on a past risk list's outreach group.
-
-    Attributes:
-        outreach_ids: customer ids of the list's outreach group.
-        control_ids: customer ids of its control group (never contacted, never changed).
-        as_of: the list's date.
-        save_share: share (0..1) of the outreach group's would-be churners who stay.
-        horizon_days: the churn horizon: a would-be churner has no purchase in ``[as_of, as_of + horizon)``.
-        seed: seed of the plant's own random numbers.
-    """
-
-    outreach_ids: np.ndarray
-    control_ids: np.ndarray
-    as_of: pd.Timestamp
-    save_share: float
-    horizon_days: int = 90
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.save_share <= 1.0:
-            raise BadInputError(f"the save share must lie between 0 and 1, got {self.save_share}")
-        if self.horizon_days < 7:
-            raise BadInputError(
-                f"the horizon must be at least 7 days (contacts take 5), got {self.horizon_days}"
-            )
-        stamp = pd.Timestamp(self.as_of)
-        object.__setattr__(
-            self, "as_of", stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-        )
-        for name in ("outreach_ids", "control_ids"):
-            object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=np.int64))
-        if np.intersect1d(self.outreach_ids, self.control_ids).size:
-            raise BadInputError("a customer is in both the outreach and the control group")
 
 
 @dataclass(frozen=True)
@@ -113,55 +81,6 @@ class GenerationSummary:
     start: pd.Timestamp
     end: pd.Timestamp
     planted: dict | None = None  # outreach, control, would_be_churners, saved, ... (with a plant)
-
-
-def read_planted_save(risk_list: Path | str, save_share: float, seed: int = 0) -> PlantedSave:
-    """A :class:`PlantedSave` from a risk list written by ``churn score``.
-
-    Args:
-        risk_list: the list's folder (``as_of=YYYY-MM-DD``) or its ``risk_list.parquet``.
-        save_share: share (0..1) of the outreach group's would-be churners who stay.
-        seed: seed of the plant's random numbers.
-
-    Returns:
-        Its outreach and control groups (column ``group``), its date (``as_of``) and its horizon
-        (``horizon_days`` of ``summary.json`` beside it, else 90).
-
-    Raises:
-        BadInputError: no such list, or it lacks the columns, a single date or integer customer ids.
-    """
-    path = Path(risk_list)
-    path = path / "risk_list.parquet" if path.is_dir() else path
-    if not path.is_file() or path.suffix != ".parquet":
-        raise BadInputError(
-            f"no risk list at {risk_list}: give a folder as_of=YYYY-MM-DD or its risk_list.parquet"
-        )
-    columns = set(pq.read_schema(path).names)
-    missing = [c for c in ("customer_id", "group", "as_of") if c not in columns]
-    if missing:
-        raise BadInputError(
-            f"{path} has no column {', '.join(map(repr, missing))}: planting needs the list's outreach and "
-            "control groups (column 'group') and its date (column 'as_of')"
-        )
-    frame = pd.read_parquet(path, columns=["customer_id", "group", "as_of"])
-    dates = pd.to_datetime(frame["as_of"].astype(str)).unique()
-    if len(dates) != 1:
-        raise BadInputError(f"{path}, column 'as_of': expected one date, found {len(dates)}")
-    if not pd.api.types.is_integer_dtype(frame["customer_id"].dtype):
-        raise BadInputError(f"{path}, column 'customer_id': the generator's customer ids are integers")
-    groups = frame["group"].astype(str)
-    summary = path.parent / "summary.json"
-    horizon = (
-        json.loads(summary.read_text(encoding="utf-8")).get("horizon_days", 90) if summary.is_file() else 90
-    )
-    return PlantedSave(
-        outreach_ids=frame.loc[groups.eq("outreach"), "customer_id"].to_numpy(),
-        control_ids=frame.loc[groups.eq("control"), "customer_id"].to_numpy(),
-        as_of=pd.Timestamp(dates[0]),
-        save_share=save_share,
-        horizon_days=int(horizon),
-        seed=seed,
-    )
 
 
 def _rate_table(start: pd.Timestamp, n_hours: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -350,22 +269,6 @@ def _subscriptions(rng: np.random.Generator, c: dict, dropout: np.ndarray, horiz
     return si[o], start[o], end[o], plans[o], np.round(mrrs[o], 2)
 
 
-def _contact_days(as_of: pd.Timestamp, start_ts: pd.Timestamp) -> np.ndarray:
-    """Midnights (seconds since ``start_ts``) of the weekdays among the 5 days from ``as_of``'s date on;
-    5 consecutive days hold at least 3 weekdays."""
-    days = pd.date_range(as_of.normalize(), periods=5, freq="D")
-    return np.array([(day - start_ts) // pd.Timedelta(seconds=1) for day in days[days.day_of_week < 5]])
-
-
-def _contacts(rng, outreach: np.ndarray, a: int, days: np.ndarray) -> tuple[np.ndarray, ...]:
-    """One contact per outreach customer on one of ``days`` in office hours (9-17), never before
-    ``as_of`` (second ``a``); ~60% by phone, ~75% reached. Returns (seconds, channel, outcome) codes."""
-    t = days[rng.integers(0, days.size, outreach.size)] + rng.integers(9 * 3600, 17 * 3600, outreach.size)
-    channel = (rng.random(outreach.size) >= 0.6).astype(np.int8)
-    outcome = (rng.random(outreach.size) >= 0.75).astype(np.int8)
-    return np.maximum(t, a), channel, outcome
-
-
 def _merge_sorted(keep: np.ndarray, old: tuple, new: tuple, horizon: int) -> tuple[np.ndarray, ...]:
     """Kept rows of ``old`` plus ``new`` (customer id, second, ...), sorted by (customer, time). The sort
     is stable and the kept rows already sorted, so every other customer's rows keep their order."""
@@ -393,7 +296,7 @@ def _plant_save(
     """
     n = c["signup"].size
     outreach, control = np.unique(plant.outreach_ids) - 1, np.unique(plant.control_ids) - 1
-    contact_t, channel, outcome = _contacts(rng, outreach, a, days)
+    contact_t, channel, outcome = draw_contacts(rng, outreach, a, days)
     tx_id, tx_t, tx_amount, tx_order = world["tx"]
     window = (tx_t >= a) & (tx_t < min(a + plant.horizon_days * DAY, horizon)) & (tx_amount > 0)
     bought = np.zeros(n, dtype=bool)
@@ -550,7 +453,7 @@ def generate_sample(
         say(f"planting a {plant.save_share:.0%} save effect on the outreach group")
         world = {"tx": (tx_id, tx_t, tx_amount, tx_order), "ev": (ev_id, ev_t, ev_kind, ev_val)}
         world |= {"sub": sub, "dropout": dropout}
-        a, days = _seconds(plant.as_of, start_ts), _contact_days(plant.as_of, start_ts)
+        a, days = _seconds(plant.as_of, start_ts), contact_days(plant.as_of, start_ts)
         prng = np.random.default_rng([plant.seed, _PLANT_STREAM])
         saved, contacts, planted = _plant_save(prng, plant, c, tables, a, days, horizon, world)
         (tx_id, tx_t, tx_amount, tx_order), (ev_id, ev_t, ev_kind, ev_val) = world["tx"], world["ev"]
