@@ -94,6 +94,14 @@ def auc_or_nan(y: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(y, scores))
 
 
+def pr_auc_or_nan(y: np.ndarray, scores: np.ndarray) -> float:
+    """PR AUC (average precision), or NaN when only one class is present."""
+    y = np.asarray(y)
+    if len(np.unique(y)) < 2:
+        return float("nan")
+    return float(average_precision_score(y, scores))
+
+
 def classification_metrics(
     y: np.ndarray,
     probabilities: np.ndarray,
@@ -119,10 +127,9 @@ def classification_metrics(
     """
     y = np.asarray(y, dtype=int)
     p = np.clip(np.asarray(probabilities, dtype=float), 1e-7, 1 - 1e-7)
-    both_classes = len(np.unique(y)) == 2
     out = {
         "roc_auc": auc_or_nan(y, p),
-        "pr_auc": float(average_precision_score(y, p)) if both_classes else float("nan"),
+        "pr_auc": pr_auc_or_nan(y, p),
         "log_loss": float(log_loss(y, p, labels=[0, 1])),
         "brier": float(brier_score_loss(y, p)),
         "ece": expected_calibration_error(y, p),

@@ -32,7 +32,7 @@ from churnguard.core.atomic import write_file_atomically
 from churnguard.core.config import ALL_TIERS, Settings
 from churnguard.models.compare import list_folder, risk_list_dates
 from churnguard.models.effects import INTERVAL_METHOD, churn_effect
-from churnguard.models.metrics import auc_or_nan, lift_and_capture
+from churnguard.models.metrics import auc_or_nan, lift_and_capture, pr_auc_or_nan
 
 # The groups a list can put a customer in; the first two are contacted or were just contacted.
 TREATED_GROUPS = ("outreach", "cooldown")
@@ -161,7 +161,9 @@ def measure_list(
     untreated = ~risk["group"].isin(TREATED_GROUPS).to_numpy()
     y, p = churned[untreated].astype(int), risk["churn_probability"].to_numpy(dtype=float)[untreated]
     rows.append({"slice_kind": "all", "slice": "all", **_rates(risk[untreated], churned[untreated])})
-    rows[-1].update(roc_auc=auc_or_nan(y, p), pr_auc=_pr_auc(y, p), lift_at_10=lift_and_capture(y, p, 0.1)[0])
+    rows[-1].update(
+        roc_auc=auc_or_nan(y, p), pr_auc=pr_auc_or_nan(y, p), lift_at_10=lift_and_capture(y, p, 0.1)[0]
+    )
     for tier in ALL_TIERS:
         in_tier = untreated & (risk["risk_tier"] == tier).to_numpy()
         if in_tier.any():
@@ -205,12 +207,6 @@ def _rates(rows: pd.DataFrame, churned: np.ndarray) -> dict:
         "predicted_churn_rate": float(rows["churn_probability"].mean()) if len(rows) else math.nan,
         "value": float(rows["customer_value"].sum()),
     }
-
-
-def _pr_auc(y: np.ndarray, p: np.ndarray) -> float:
-    from sklearn.metrics import average_precision_score
-
-    return float(average_precision_score(y, p)) if len(np.unique(y)) == 2 else math.nan
 
 
 def _effect(
@@ -258,15 +254,6 @@ def _effect(
         "randomised": randomised,
         "interval_method": INTERVAL_METHOD,
     }
-
-
-def contacted_during(contacts: pd.DataFrame | None, start: pd.Timestamp, days: int) -> pd.Index | None:
-    """Customers with a contact in ``[start, start + days)``; ``None`` without a contacts table."""
-    if contacts is None:
-        return None
-    end = start + pd.Timedelta(days=days)
-    inside = (contacts["ts"] >= start) & (contacts["ts"] < end)
-    return pd.Index(contacts.loc[inside, "customer_id"].unique())
 
 
 def write_outcomes(outcomes: pd.DataFrame, out_dir: Path) -> Path:

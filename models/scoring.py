@@ -21,6 +21,7 @@ from churnguard.core.config import (
     Settings,
     TierSettings,
 )
+from churnguard.core.data.stage import contacted_between
 from churnguard.core.errors import BadInputError
 from churnguard.models.compare import PreviousList, compare_tiers, list_folder
 from churnguard.models.drift import measure_drift
@@ -118,12 +119,7 @@ def cooldown_customers(
     """Who rests this time: contacted (contacts table) or picked for a list in the ``days`` before ``as_of``."""
     if days <= 0:
         return pd.Index([])
-    recent = pd.Index([])
-    if contacts is not None:
-        since = as_of - pd.Timedelta(days=days)
-        recent = pd.Index(
-            contacts.loc[(contacts["ts"] >= since) & (contacts["ts"] < as_of), "customer_id"].unique()
-        )
+    recent = contacted_between(contacts, as_of - pd.Timedelta(days=days), as_of)
     return recent.union(picked) if picked is not None and len(picked) else recent
 
 

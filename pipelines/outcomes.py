@@ -8,11 +8,10 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow, task
 
-from churnguard.core.data.stage import Stage, read_contacts
+from churnguard.core.data.stage import Stage, contacted_between, read_contacts
 from churnguard.features.build import retained_customers
 from churnguard.features.source import source_from_parquet
 from churnguard.models.outcomes import (
-    contacted_during,
     log_realised,
     measure_list,
     past_lists,
@@ -47,7 +46,10 @@ def measure_task(
         if days == 0:
             continue  # made on the data's last day: not a day of its future observed yet
         start = pd.Timestamp(past.as_of, tz="UTC")
-        contacted = contacted_during(contacts, start, days)
+        # Contacts made over the days observed; None without a contacts table (no 'contacted' row then).
+        contacted = (
+            None if contacts is None else contacted_between(contacts, start, start + pd.Timedelta(days=days))
+        )
         outcome = measure_list(past.read(), retained, days, past, stage.as_of, settings, contacted)
         frames.append(outcome)
         status = outcome["status"].iloc[0]

@@ -15,6 +15,7 @@ import pytest
 
 from churnguard.core.config import Settings
 from churnguard.core.data.dataset import Dataset
+from churnguard.models.outcomes import EFFECT_COLUMNS
 from churnguard.reports import kpis, outcomes_view
 from churnguard.reports.build import ReportResult, build_report
 from churnguard.reports.content import ReportContent, compute_content
@@ -56,20 +57,7 @@ DRIFT = {
     ],
     "note": None,
 }
-EFFECT_KEYS = [
-    "effect",
-    "effect_low",
-    "effect_high",
-    "save_rate",
-    "save_rate_low",
-    "save_rate_high",
-    "saved_customers",
-    "retained_value",
-    "contact_cost",
-    "roi",
-    "roi_low",
-    "roi_high",
-]
+EFFECT_KEYS = EFFECT_COLUMNS[: EFFECT_COLUMNS.index("roi_high") + 1]  # the numeric ones
 
 
 def row(head: dict, kind: str, name: str, customers: int, churned: int, predicted: float, **extra) -> dict:

@@ -147,6 +147,14 @@ def read_contacts(stage: Stage) -> pd.DataFrame | None:
     return pd.read_parquet(stage.folder / f"{CONTACTS}.parquet")
 
 
+def contacted_between(contacts: pd.DataFrame | None, start: pd.Timestamp, end: pd.Timestamp) -> pd.Index:
+    """Customers with a contact in ``[start, end)``; none without a contacts table."""
+    if contacts is None:
+        return pd.Index([])
+    inside = (contacts["ts"] >= start) & (contacts["ts"] < end)
+    return pd.Index(contacts.loc[inside, "customer_id"].unique())
+
+
 def load_stage(stage: Stage) -> Dataset:
     """The staged tables as a Dataset (already validated, so no second validation)."""
     tables = {name: pd.read_parquet(stage.folder / f"{name}.parquet") for name in stage.rows}
