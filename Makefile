@@ -7,7 +7,7 @@ DEMO_DATA := data/sample
 DEMO_CUSTOMERS ?= 20000
 LAYERS := build/layers
 
-.PHONY: help install demo test test-fast lint layers format notebook bench browser clean
+.PHONY: help install demo test test-fast lint layers format notebook bench browser postgres clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -43,10 +43,16 @@ browser:  ## headless Chromium + ChromeDriver for the report test (Debian packag
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
-test: install lint browser  ## lint, then the whole test suite
+# The tests start their own throw-away server from these binaries (tests/pg_cluster.py); the package's
+# default cluster is not used.
+postgres:  ## PostgreSQL server binaries (initdb, pg_ctl) for the database tests (Debian package)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
+
+test: install lint browser postgres  ## lint, then the whole test suite
 	$(BIN)/python -m pytest
 
-test-fast: install  ## the tests without the slow end-to-end ones
+test-fast: install postgres  ## the tests without the slow end-to-end ones
 	$(BIN)/python -m pytest -m "not slow"
 
 notebook: install  ## Jupyter Lab in the project's environment

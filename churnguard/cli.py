@@ -306,6 +306,54 @@ def validate(data: DataOption, as_of: AsOfOption = None, config: ConfigOption = 
     _run(body)
 
 
+@app.command("load-postgres")
+def load_postgres(
+    data: DataOption,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="postgresql://USER:PASSWORD@HOST:PORT/DB (default: $CHURNGUARD_POSTGRES_URL); never printed.",
+            show_default=False,
+        ),
+    ] = None,
+    schema: Annotated[
+        str, typer.Option(help="Schema to write the tables into (created if missing).")
+    ] = "public",
+    config: ConfigOption = None,
+) -> None:
+    """Validate a data folder and copy its tables into PostgreSQL, replacing them in one transaction.
+
+    Timestamps become timestamptz (UTC), amounts double precision, ids bigint or text as in the data.
+    Readers see the old tables or the new ones, never a mix; a failed load changes nothing.
+    Exit 2 when the data breaks the contract or the database cannot be reached.
+    """
+
+    def body() -> None:
+        from churnguard.core.config import load_settings
+        from churnguard.core.data import postgres
+
+        settings = load_settings(_config(config))
+        target = postgres.resolve_url(url)
+        console.print(f"Loading {data} into {_masked(target)}, schema {schema} ...", style="dim")
+        with console.status("Loading") as status:
+            result = postgres.load_postgres(
+                data,
+                target,
+                settings.data,
+                schema=schema,
+                carry_columns=settings.scoring.carry_columns,
+                progress=lambda message: status.update(message),
+            )
+        out.print(result.report.render(), highlight=False, soft_wrap=True)
+        for name, rows in result.rows.items():
+            out.print(f"  {schema}.{name}: {rows:,} rows")
+        for name in result.dropped:
+            out.print(f"  {schema}.{name}: dropped (the folder has no {name} table)")
+        out.print(f"Loaded into {result.url} in {result.seconds:.1f} s.")
+
+    _run(body)
+
+
 @app.command()
 def features(
     data: DataOption,

@@ -583,8 +583,9 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         _FILE_VALUES.reset(token)
 
 
-# CHURNGUARD_ variables that are not settings: the project folder a Prefect worker enters.
-_OTHER_VARIABLES = {"CHURNGUARD_PROJECT_DIR"}
+# CHURNGUARD_ variables that are not settings: the project folder a Prefect worker enters, the database
+# `churn load-postgres` writes to (a secret: never in a file).
+_OTHER_VARIABLES = {"CHURNGUARD_PROJECT_DIR", "CHURNGUARD_POSTGRES_URL"}
 
 
 def _check_environment_sections(environment: Mapping[str, str]) -> None:
