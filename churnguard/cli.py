@@ -679,10 +679,9 @@ def outcomes(
 
 def _print_outcomes(rows: list[dict], currency: str = "") -> None:
     """Per list: how right it was, then what outreach did against its random control group."""
-    by_list: dict[str, dict[str, dict]] = {}
-    for row in rows:
-        by_list.setdefault(row["list_as_of"], {})[row["slice"]] = row
-    for day, slices in by_list.items():
+    from churnguard.models.outcomes import slices_by_list
+
+    for day, slices in slices_by_list(rows).items():
         overall = slices["all"]
         observed = (
             "closed"

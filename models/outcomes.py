@@ -256,6 +256,14 @@ def _effect(
     }
 
 
+def slices_by_list(rows: list[dict]) -> dict[str, dict[str, dict]]:
+    """Outcome rows (as records) grouped by list date, then by slice name, in the order given."""
+    grouped: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        grouped.setdefault(str(row["list_as_of"]), {})[row["slice"]] = row
+    return grouped
+
+
 def write_outcomes(outcomes: pd.DataFrame, out_dir: Path) -> Path:
     """``outcomes.parquet`` (full precision) and ``outcomes.csv`` (UTF-8 with BOM), each atomically."""
     out_dir = Path(out_dir)

@@ -16,6 +16,7 @@ from churnguard.models.outcomes import (
     measure_list,
     past_lists,
     realised_metrics,
+    slices_by_list,
     write_outcomes,
 )
 from churnguard.models.store import configure_tracking
@@ -78,10 +79,7 @@ def outcomes_markdown(rows: list[dict]) -> str:
         "| list | status | model | ROC AUC | churn predicted / realised | outreach vs control | save rate | return |",
         "|---|---|---|---:|---|---|---|---:|",
     ]
-    by_list: dict[str, dict[str, dict]] = {}
-    for row in rows:
-        by_list.setdefault(row["list_as_of"], {})[row["slice"]] = row
-    for day, slices in by_list.items():
+    for day, slices in slices_by_list(rows).items():
         overall, outreach = slices["all"], slices.get("outreach", {})
         effect = save = roi = "no control group"
         if outreach.get("effect") is not None and pd.notna(outreach.get("effect")):
