@@ -8,7 +8,7 @@ each cutoff reuses them. :func:`feature_expr` then describes the chosen cutoffs 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import ibis
@@ -144,19 +144,37 @@ def labels(source: FeatureSource, cuts: CutoffTable, settings: Settings) -> Tabl
     return buys.select(*cuts.keys).distinct()
 
 
+Stage = Callable[[Table, str], Table]
+
+
+def unstaged(table: Table, name: str) -> Table:
+    """A :data:`Stage` that keeps the whole feature table one query."""
+    return table
+
+
 def feature_expr(
-    inputs: Inputs, cuts: CutoffTable, settings: Settings, spec: FeatureSpec, with_labels: bool = False
+    inputs: Inputs,
+    cuts: CutoffTable,
+    settings: Settings,
+    spec: FeatureSpec,
+    with_labels: bool = False,
+    stage: Stage = unstaged,
 ) -> Table:
-    """The feature table of the chosen cutoffs of ``cuts`` (see ``build.feature_table``)."""
+    """The feature table of the chosen cutoffs of ``cuts`` (see ``build.feature_table``).
+
+    ``stage(table, name)`` receives each family's aggregates (transaction windows and history, event
+    windows and history, subscriptions, labels) before they are joined; a caller may have the backend
+    compute and keep each one (``output.Stages``), so no query holds every family's hash tables at once.
+    """
     f, churn, value = settings.features, settings.churn, settings.value
     source, keys = inputs.source, cuts.keys
-    recent = transactions.window_aggregates(inputs.tx_window, cuts, f, churn, value)
+    recent = stage(transactions.window_aggregates(inputs.tx_window, cuts, f, churn, value), "tx_window")
     if churn.definition == "inactivity":
         # Active buyers are exactly the customers with a purchase in the lookback window.
         t = recent.filter(recent._n_lookback > 0)
     else:
         t = _attach(population(source, cuts, settings), recent, keys)
-    t = _attach(t, transactions.history_aggregates(inputs.tx_history, cuts), keys)
+    t = _attach(t, stage(transactions.history_aggregates(inputs.tx_history, cuts), "tx_history"), keys)
     attributes = _attributes(source.customers, spec)
     t = _attach(t, attributes, ["customer_id"])
 
@@ -175,7 +193,9 @@ def feature_expr(
         _spend_lookback=t._spend_lookback.fill_null(0.0),
         **columns,
     )
+    base = stage(base, "purchases")
     scores = segments.rfm_scores(base, frequency="_n_lookback", monetary="_spend_lookback", keys=keys)
+    scores = stage(scores, "rfm")
     t = base.drop("_n_lookback", "_spend_lookback")
     feature_columns = [c for c in t.columns if c not in keys]
 
@@ -185,13 +205,15 @@ def feature_expr(
             ev = engagement.window_aggregates(
                 inputs.ev_window, cuts, spec.event_types, spec.valued_event_types, windows
             )
-            t = _attach(t, ev, keys)
-            t = _attach(t, engagement.history_aggregates(inputs.ev_history, cuts, spec.event_types), keys)
+            t = _attach(t, stage(ev, "ev_window"), keys)
+            last = engagement.history_aggregates(inputs.ev_history, cuts, spec.event_types)
+            t = _attach(t, stage(last, "ev_history"), keys)
         else:
             t = t.mutate(**_absent_event_columns(spec, windows))
     if spec.has_subscriptions:
         if source.subscriptions is not None:
-            t = _attach(t, subscriptions.subscription_aggregates(source.subscriptions, cuts), keys)
+            subs = subscriptions.subscription_aggregates(source.subscriptions, cuts)
+            t = _attach(t, stage(subs, "subscriptions"), keys)
         else:
             t = t.mutate(sub_n_active=ibis.literal(0), sub_n_ended=ibis.literal(0), _sub_first_start=NO_TIME)
         # Columns of the model's spec that this data lacks: no MRR, no plan.
@@ -211,7 +233,7 @@ def feature_expr(
         )
     out = _attach(t.select(*keys, *feature_columns, **columns), scores, keys)
     if with_labels:
-        kept = labels(source, cuts, settings).mutate(_kept=ibis.literal(1))
+        kept = stage(labels(source, cuts, settings), "labels").mutate(_kept=ibis.literal(1))
         out = _attach(out, kept, keys)
         out = out.mutate(churned=(out._kept.isnull()).cast("int8")).drop("_kept")
         out = out.relocate(LABEL, after=VALUE_COLUMN)

@@ -18,7 +18,7 @@ from churnguard.core.config import Settings
 from churnguard.core.errors import InsufficientDataError
 from churnguard.features.assemble import feature_expr, labels, population, prepare, run_cutoffs
 from churnguard.features.cutoffs import CutoffPlan, cutoff_table, normalize_cutoffs, plan_training
-from churnguard.features.output import tables_by_cutoff, to_frame, write_parquet
+from churnguard.features.output import frame_by_cutoffs, tables_by_cutoff, to_frame, write_parquet
 from churnguard.features.source import FeatureSource
 from churnguard.features.spec import (
     CATEGORICAL_FEATURES,
@@ -43,6 +43,7 @@ __all__ = [
     "discover_spec",
     "feature_names",
     "feature_table",
+    "frame_by_cutoffs",
     "is_categorical",
     "retained_customers",
     "to_frame",
@@ -132,7 +133,8 @@ def write_feature_table(
     Returns:
         Rows written.
     """
-    return write_parquet(tables_by_cutoff(source, cutoffs, settings, spec, with_labels), out_path)
+    tables = tables_by_cutoff(source, cutoffs, settings, spec, with_labels)
+    return write_parquet(tables, out_path, overlap=not source.staged)
 
 
 def build_features(
@@ -150,7 +152,7 @@ def build_features(
         One row per customer in the population, ordered by ``customer_id``.
     """
     spec = spec or discover_spec(source)
-    return to_frame(source, feature_table(source, normalize_cutoffs([as_of]), settings, spec))
+    return frame_by_cutoffs(source, normalize_cutoffs([as_of]), settings, spec)
 
 
 def training_plan(source: FeatureSource, as_of: str | pd.Timestamp, settings: Settings) -> CutoffPlan:
@@ -195,6 +197,6 @@ def build_training_set(
     cutoffs = plan.cutoffs
     spec = spec or discover_spec(source)
     if out_path is None:
-        return to_frame(source, feature_table(source, cutoffs, settings, spec, with_labels=True))
+        return frame_by_cutoffs(source, cutoffs, settings, spec, with_labels=True)
     write_feature_table(source, cutoffs, settings, spec, out_path, with_labels=True)
     return out_path

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,7 @@ import pyarrow.parquet as pq
 from ibis.expr.types import Table
 
 from churnguard.core.config import Settings
-from churnguard.features.assemble import feature_expr, prepare, run_cutoffs
+from churnguard.features.assemble import feature_expr, prepare, run_cutoffs, unstaged
 from churnguard.features.btyd_features import with_btyd_columns
 from churnguard.features.source import FeatureSource
 from churnguard.features.spec import ID_COLUMNS, LABEL, FeatureSpec
@@ -37,9 +38,10 @@ def to_frame(source: FeatureSource, expr: Table) -> pd.DataFrame:
     return arrow_to_frame(with_btyd_columns(source.arrow_batches(expr).read_all()))
 
 
-def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
-    """A feature table from Arrow into pandas, sorted by cutoff and customer."""
-    table = _sorted(table, ["cutoff", "customer_id"])
+def arrow_to_frame(table: pa.Table, ordered: bool = False) -> pd.DataFrame:
+    """A feature table from Arrow into pandas, sorted by cutoff and customer (``ordered``: it already is)."""
+    if not ordered:
+        table = _sorted(table, ["cutoff", "customer_id"])
     # Hand each Arrow column over as it is converted, so the rows exist about once in memory.
     frame = table.to_pandas(split_blocks=True, self_destruct=True)
     del table
@@ -70,6 +72,51 @@ def _sorted(table: pa.Table, keys: list[str]) -> pa.Table:
     return pa.table(columns, names=names)
 
 
+class Stages:
+    """Each family's aggregates computed by the backend into a temporary table of its own, one at a time.
+
+    One query joining every family would hold all their hash tables at once, which no memory limit can
+    bound (1M customers: over 2.5 GiB, and a 1 GB DuckDB limit fails); computed one after another,
+    each stays within the limit and the final join reads finished tables. Pass an instance as the
+    ``stage`` of ``feature_expr``; :meth:`refresh` recomputes every table (for the next cutoff).
+    """
+
+    def __init__(self, source: FeatureSource) -> None:
+        self.source = source
+        self._prefix = f"_stage_{uuid.uuid4().hex[:12]}_"
+        self._stages: dict[str, tuple[Table, Table]] = {}  # name -> (expression, kept table)
+
+    def __call__(self, expr: Table, name: str) -> Table:
+        kept = self.source.keep(expr, name=self._prefix + name)
+        self._stages[name] = (expr, kept)
+        return kept
+
+    def refresh(self) -> None:
+        """Recompute every kept table from its expression (they read the current cutoff's table)."""
+        for name, (expr, _) in self._stages.items():
+            self.source.keep(expr, name=self._prefix + name)
+
+    def release(self) -> None:
+        """Drop the kept tables."""
+        for _, kept in self._stages.values():
+            self.source.drop(kept)
+        self._stages.clear()
+
+
+def frame_by_cutoffs(
+    source: FeatureSource,
+    cutoffs: Sequence[str | pd.Timestamp],
+    settings: Settings,
+    spec: FeatureSpec,
+    with_labels: bool = False,
+) -> pd.DataFrame:
+    """The feature table of ``cutoffs`` in pandas, computed as :func:`tables_by_cutoff` computes it."""
+    # Oldest cutoff first, each ordered by customer: together already in (cutoff, customer) order. No
+    # name holds the Arrow table while it becomes pandas, so each column is freed as it is converted.
+    tables = tables_by_cutoff(source, cutoffs, settings, spec, with_labels)
+    return arrow_to_frame(pa.concat_tables(list(tables)), ordered=True)
+
+
 def tables_by_cutoff(
     source: FeatureSource,
     cutoffs: Iterable[str | pd.Timestamp],
@@ -83,33 +130,48 @@ def tables_by_cutoff(
     the query is compiled once against a one-row table holding the current cutoff: each cutoff then
     costs one run of that query over its own rows, and memory follows one cutoff rather than all.
     Each table has its BTYD columns finished, as :func:`to_frame` does, and its rows ordered by
-    customer: the engine returns them in any order, and a training set in a fixed order makes the
-    same data give the same model (row sampling in XGBoost follows row positions).
+    customer (by the engine, which can spill a sort): a training set in a fixed order makes the same
+    data give the same model (row sampling in XGBoost follows row positions).
+
+    On a source with ``staged`` set, each family's aggregates are computed into a table of their own
+    before the join (see :class:`Stages`), so a memory limit on the engine bounds every query.
     """
     cuts = run_cutoffs(list(cutoffs), settings, spec)
     inputs = prepare(source, cuts, settings, spec)
+    stages = Stages(source)
+    stage = stages if source.staged else unstaged
     if len(cuts.stamps) == 1:
-        table = source.arrow_batches(feature_expr(inputs, cuts, settings, spec, with_labels)).read_all()
-        yield _sorted(with_btyd_columns(table), ["customer_id"])
+        try:
+            expr = feature_expr(inputs, cuts, settings, spec, with_labels, stage=stage)
+            result = [source.arrow_batches(expr.order_by("customer_id")).read_all()]
+        finally:
+            stages.release()  # before finishing the table, so the engine's memory is free by then
+        yield with_btyd_columns(result.pop())  # no name keeps the engine's table once it is finished
         return
     inputs = inputs.kept()
     current = source.keep(cuts.one(0).chosen_rows(), name=CURRENT_CUTOFF)
     try:
-        run = source.compiled(feature_expr(inputs, cuts.reading(current, 0), settings, spec, with_labels))
+        expr = feature_expr(inputs, cuts.reading(current, 0), settings, spec, with_labels, stage=stage)
+        run = source.compiled(expr.order_by("customer_id"))
         for k in range(len(cuts.stamps)):
-            source.keep(cuts.one(k).chosen_rows(), name=CURRENT_CUTOFF)
-            yield _sorted(with_btyd_columns(run().read_all()), ["customer_id"])
+            if k:
+                source.keep(cuts.one(k).chosen_rows(), name=CURRENT_CUTOFF)
+                stages.refresh()
+            yield with_btyd_columns(run().read_all())
     finally:
+        stages.release()
         inputs.release()
         source.drop(current)
 
 
-def write_parquet(tables: Iterable[pa.Table], path: Path) -> int:
+def write_parquet(tables: Iterable[pa.Table], path: Path, overlap: bool = True) -> int:
     """Write Arrow tables of one schema into one Parquet file while the next one is computed.
 
     A writer thread encodes each table (pyarrow releases the GIL) while the engine computes the next;
-    at most one table waits. Only text columns are dictionary-encoded: most float columns have too
-    many distinct values for a dictionary to pay.
+    at most one table waits. ``overlap=False`` waits for each table to be written before asking for the
+    next, so one table at a time is in memory beside the engine (for an engine under a memory limit).
+    Only text columns are dictionary-encoded: most float columns have too many distinct values for a
+    dictionary to pay.
 
     Returns:
         Rows written.
@@ -129,10 +191,13 @@ def write_parquet(tables: Iterable[pa.Table], path: Path) -> int:
                     ]
                     writer = pq.ParquetWriter(path, table.schema, use_dictionary=text)
                 writer.write_table(table, row_group_size=256 * 1024)
+                del table
+                handoff.task_done()
         except BaseException as error:  # reported by the caller's thread
             failure.append(error)
+            handoff.task_done()
             while handoff.get() is not None:  # keep the producer from blocking
-                pass
+                handoff.task_done()
         finally:
             if writer is not None:
                 writer.close()
@@ -145,6 +210,8 @@ def write_parquet(tables: Iterable[pa.Table], path: Path) -> int:
             rows += table.num_rows
             handoff.put(table)
             del table
+            if not overlap:
+                handoff.join()
     finally:
         handoff.put(None)
         thread.join()

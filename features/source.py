@@ -10,6 +10,8 @@ conversion per row, which on DuckDB (ICU) costs more than the rest of the query.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +48,9 @@ class FeatureSource:
     subscriptions: Table | None
     attribute_columns: list[str]
     numeric_attributes: list[str] = field(default_factory=list)
+    # Compute each feature family into a table of its own before joining them (``output.Stages``):
+    # slower, but then a memory limit bounds every query. Set where the engine has a memory limit.
+    staged: bool = False
     _event_counts: pd.DataFrame | None = field(default=None, repr=False)
 
     def keep(self, table: Table | pd.DataFrame, name: str | None = None) -> Table:
@@ -107,11 +112,18 @@ class FeatureSource:
 
 
 def _connect(settings: FeatureSettings) -> BaseBackend:
+    """An in-process DuckDB; with ``duckdb_memory_limit`` it spills to a temporary folder beyond it."""
     backend = ibis.duckdb.connect()
     if settings.duckdb_threads:
         backend.raw_sql(f"SET threads = {int(settings.duckdb_threads)}")
     if settings.duckdb_memory_limit:
         backend.raw_sql(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
+        # Spill into the system's temporary folder, not a `.tmp` in the user's working directory.
+        spill = Path(tempfile.gettempdir()) / f"churnguard-duckdb-{os.getpid()}"
+        backend.raw_sql(f"SET temp_directory = '{spill}'")
+        # Hand freed memory back to the system after each query, so what the feature table needs
+        # next (pandas, the BTYD fit) does not come on top of memory DuckDB no longer uses.
+        backend.raw_sql("SET allocator_flush_threshold = '32MB'")
     backend.raw_sql("SET preserve_insertion_order = false")  # lets DuckDB stream large results
     return backend
 
@@ -142,7 +154,7 @@ def source_from_frames(settings: FeatureSettings, **frames: pd.DataFrame | None)
         for name, frame in frames.items()
         if frame is not None
     }
-    return _source(backend, tables)
+    return _source(backend, tables, staged=bool(settings.duckdb_memory_limit))
 
 
 def _naive_utc(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -166,7 +178,7 @@ def source_from_parquet(data_dir: Path, settings: FeatureSettings) -> FeatureSou
         path = data_dir / f"{name}.parquet"
         if path.exists():
             tables[name] = _naive_utc_view(backend, backend.read_parquet(path, table_name=name), name)
-    return _source(backend, tables)
+    return _source(backend, tables, staged=bool(settings.duckdb_memory_limit))
 
 
 def _naive_utc_view(backend: BaseBackend, table: Table, name: str) -> Table:
@@ -180,7 +192,7 @@ def _naive_utc_view(backend: BaseBackend, table: Table, name: str) -> Table:
     return backend.sql(f'SELECT * REPLACE ({naive}) FROM "{name}"', schema=schema)
 
 
-def _source(backend: BaseBackend, tables: dict[str, Table]) -> FeatureSource:
+def _source(backend: BaseBackend, tables: dict[str, Table], staged: bool = False) -> FeatureSource:
     if "customers" not in tables:
         ids = tables["transactions"].select("customer_id").distinct()
         tables["customers"] = ids
@@ -199,4 +211,5 @@ def _source(backend: BaseBackend, tables: dict[str, Table]) -> FeatureSource:
         subscriptions=tables.get("subscriptions"),
         attribute_columns=attributes,
         numeric_attributes=numeric,
+        staged=staged,
     )

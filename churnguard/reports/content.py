@@ -11,7 +11,7 @@ import pandas as pd
 
 from churnguard.core.config import RISK_TIERS, Settings
 from churnguard.core.data.dataset import Dataset
-from churnguard.features.build import active_customers, discover_spec, feature_table, to_frame
+from churnguard.features.build import active_customers, discover_spec, frame_by_cutoffs
 from churnguard.features.source import FeatureSource, source_from_dataset
 from churnguard.reports import drift_view, kpis, outcomes_view, risklist
 
@@ -63,8 +63,7 @@ def labelled_customers(
     cutoff = (dataset.as_of - settings.churn.horizon_days * DAY).floor("D")
     if dataset.transactions["ts"].min() >= cutoff:
         return None, cutoff
-    expr = feature_table(source, [cutoff], settings, discover_spec(source), with_labels=True)
-    frame = to_frame(source, expr)
+    frame = frame_by_cutoffs(source, [cutoff], settings, discover_spec(source), with_labels=True)
     return (frame if len(frame) else None), cutoff
 
 
