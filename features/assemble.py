@@ -235,7 +235,8 @@ def feature_expr(
     if with_labels:
         kept = stage(labels(source, cuts, settings), "labels").mutate(_kept=ibis.literal(1))
         out = _attach(out, kept, keys)
-        out = out.mutate(churned=(out._kept.isnull()).cast("int8")).drop("_kept")
+        # Through int32: PostgreSQL casts a boolean to integer only.
+        out = out.mutate(churned=out._kept.isnull().cast("int32").cast("int8")).drop("_kept")
         out = out.relocate(LABEL, after=VALUE_COLUMN)
     return _with_output_cutoff(out, cuts)
 

@@ -44,7 +44,8 @@ def subscription_aggregates(subscriptions: Table, cuts: CutoffTable) -> Table:
 
 def finish_subscription_features(t: Table, cuts: CutoffTable, has_mrr: bool, has_plan: bool) -> dict:
     out = {
-        "sub_active": (t.sub_n_active.fill_null(0) > 0).cast("float64"),
+        # ifelse, not a cast: PostgreSQL has no boolean -> double cast.
+        "sub_active": (t.sub_n_active.fill_null(0) > 0).ifelse(1, 0).cast("float64"),
         "sub_n_ended": t.sub_n_ended.fill_null(0).cast("float64"),
         "sub_age_days": days_between(cuts.value(t, "cutoff"), t._sub_first_start),
     }

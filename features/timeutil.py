@@ -14,6 +14,7 @@ from ibis.expr.types import BooleanValue, NumericValue, Table, TimestampValue, V
 from churnguard.features.cutoffs import CutoffTable, since
 
 SECONDS_PER_DAY = 86_400.0
+MICROSECONDS_PER_SECOND = 1e6
 NO_TIME = ibis.null("timestamp")
 
 
@@ -23,13 +24,31 @@ def fixed_point(value: NumericValue, scale: float) -> NumericValue:
     Sums of such integer-valued doubles are exact below 2**53, so they do not depend on the order in
     which the engine adds rows: a customer's features at a cutoff are then identical whether that
     cutoff is computed alone (scoring) or with others (training).
+
+    Halves round away from zero, by ``floor``/``ceil`` in double precision rather than the engine's
+    ``ROUND``: PostgreSQL rounds a double half-to-even, and Ibis works around that through ``numeric``,
+    whose cast keeps 15 digits (89.49999999999999 becomes 89.5 and rounds up), so the same row
+    would give another whole unit on another engine.
     """
-    return (value * scale).round().cast("float64")
+    scaled = (value * scale).cast("float64")
+    return ibis.ifelse(scaled >= 0, (scaled + 0.5).floor(), (scaled - 0.5).ceil()).cast("float64")
+
+
+def seconds_between(later: TimestampValue, earlier: TimestampValue) -> NumericValue:
+    """Seconds from ``earlier`` to ``later``, fractions included, the same to the bit on every engine.
+
+    Counted in whole microseconds first (an exact integer everywhere), not as a difference of epoch
+    seconds: those are doubles on DuckDB, where ~1.7e9 seconds keep only about 7 digits of fraction,
+    and exact ``numeric`` values on PostgreSQL, so the two would differ in the last bits.
+    """
+    return later.delta(earlier, unit="microsecond").cast("float64") / MICROSECONDS_PER_SECOND
 
 
 def days_between(later: TimestampValue, earlier: TimestampValue) -> NumericValue:
-    """Fractional days from ``earlier`` to ``later``."""
-    return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64") / SECONDS_PER_DAY
+    """Fractional days from ``earlier`` to ``later`` (see :func:`seconds_between`)."""
+    return later.delta(earlier, unit="microsecond").cast("float64") / (
+        SECONDS_PER_DAY * MICROSECONDS_PER_SECOND
+    )
 
 
 def in_window(ts: TimestampValue, cuts: CutoffTable, rows: Table, days: int) -> BooleanValue:

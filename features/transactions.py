@@ -21,6 +21,7 @@ from churnguard.features.timeutil import (
     fixed_point,
     in_window,
     join_recent,
+    seconds_between,
 )
 
 CENTS = 100.0  # money is summed in whole cents
@@ -32,7 +33,7 @@ def _with_gaps(tx: Table) -> Table:
     # Gaps between consecutive purchases, computed once over the whole history: a gap is known at a
     # cutoff exactly when its later purchase is before the cutoff, so bucketing keeps it point-in-time.
     previous = tx.ts.lag().over(group_by=[tx.customer_id, tx.is_purchase], order_by=tx.ts)
-    seconds = (tx.ts.epoch_seconds() - previous.epoch_seconds()).cast("float64")
+    seconds = seconds_between(tx.ts, previous)
     return tx.mutate(gap_min=ibis.ifelse(tx.is_purchase, fixed_point(seconds, MINUTES), ibis.null("float64")))
 
 
