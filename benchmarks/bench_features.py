@@ -1,7 +1,8 @@
 """Time the point-in-time feature engine on 1M customers against a plain pandas yardstick.
 
 Usage: python benchmarks/bench_features.py [--data /tmp/cg_bench_1m] [--customers 1000000]
-       [--only ibis-one ibis-twelve pandas-one pandas-twelve sql-one] [--memory-limit 1.5GB] [--threads 2]
+       [--only ibis-one ibis-twelve pandas-one pandas-twelve sql-one postgres-one postgres-twelve]
+       [--memory-limit 1GB] [--threads 2] [--schema bench]
 
 Generates the data with ``generate_sample`` unless ``--data`` already holds it (~10 transactions and
 ~20 events per customer over 3 years). Each measurement runs in a fresh subprocess that reports its
@@ -14,6 +15,9 @@ wall time, CPU time and peak resident memory (``ru_maxrss``, and psutil sampling
 - ``sql-one``: a floor, not a competitor: one hand-written DuckDB query for one cutoff with only
   the cheapest ~35 columns (window counts, spend and maxima, all-history totals, the spread of
   purchase gaps, event counts per type and window, last event per type) into Arrow;
+- ``postgres-one`` / ``postgres-twelve``: the same as ``ibis-*`` with ``engine: postgres`` on the
+  server at ``CHURNGUARD_POSTGRES_URL`` (the data is copied into ``--schema`` first unless it is
+  there); peak memory is this process's, the server's is not counted. Not in the default set;
 - ``pandas-one`` / ``pandas-twelve``: the same core features (recency, tenure, RFM windows, gaps,
   engagement counts, active days and recency per event type, RFM scores) written in idiomatic
   pandas, kept here as the yardstick; twelve cutoffs are computed one after another and streamed
@@ -41,8 +45,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from measure import GIB, RssSampler  # benchmarks/ is on sys.path when a script runs
 
-CASES = ("ibis-one", "ibis-twelve", "pandas-one", "pandas-twelve", "sql-one")
-TARGETS = {"ibis-one": 2.5, "ibis-twelve": 15.0}  # seconds, on the 2-core benchmark machine
+CASES = (
+    "ibis-one",
+    "ibis-twelve",
+    "pandas-one",
+    "pandas-twelve",
+    "sql-one",
+    "postgres-one",
+    "postgres-twelve",
+)
+DEFAULT_CASES = CASES[:5]
+TARGETS = {
+    "ibis-one": 2.5,
+    "ibis-twelve": 15.0,
+    "postgres-one": 2.5,
+    "postgres-twelve": 15.0,
+}  # seconds, on the 2-core benchmark machine
 TARGET_PEAK_GIB = 2.0
 N_CUTOFFS, EVERY_DAYS = 12, 30
 DAY = pd.Timedelta(days=1)
@@ -141,6 +159,44 @@ def run_ibis(
     return pq.ParquetFile(out).metadata.num_rows
 
 
+def run_postgres(data: Path, cutoffs: list[pd.Timestamp], out: Path, schema: str) -> int:
+    from churnguard.core.config import Settings
+    from churnguard.features.build import build_features, discover_spec, write_feature_table
+    from churnguard.features.source_postgres import source_from_postgres
+
+    settings = Settings(engine="postgres", postgres={"schema_name": schema})
+    source = source_from_postgres(settings, cutoffs[-1])  # the newest cutoff: every row before it
+    if len(cutoffs) == 1:
+        return len(build_features(source, cutoffs[0], settings))
+    write_feature_table(source, cutoffs, settings, discover_spec(source), out)
+    return pq.ParquetFile(out).metadata.num_rows
+
+
+def ensure_postgres(data: Path, schema: str) -> None:
+    """Copy the data folder into ``schema`` unless its transactions are there with the same rows."""
+    import psycopg
+
+    from churnguard.core.config import DataSettings
+    from churnguard.core.data.postgres import load_postgres, resolve_url
+
+    url = resolve_url(None)
+    rows = pq.ParquetFile(data / "transactions.parquet").metadata.num_rows
+    with psycopg.connect(url) as connection:
+        found = connection.execute(
+            "SELECT reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = 'transactions'",
+            [schema],
+        ).fetchall()
+    if found and found[0][0] == rows:
+        print(f"reusing schema {schema}")
+        return
+    began = time.perf_counter()
+    done = load_postgres(data, url, DataSettings(), schema=schema)
+    print(
+        f"loaded {sum(done.rows.values()):,} rows into schema {schema} in {time.perf_counter() - began:.0f} s"
+    )
+
+
 # ---------------------------------------------------------------------------------------------------
 # The pandas yardstick
 
@@ -228,9 +284,10 @@ def run_pandas(data: Path, cutoffs: list[pd.Timestamp], out: Path) -> int:
 def child(args: argparse.Namespace) -> None:
     """One measurement in this (fresh) process; prints a JSON line."""
     cutoffs = cutoffs_for(args.child, pd.Timestamp(args.as_of))
-    if args.child.startswith("ibis"):  # imports are not part of the measurement (pandas is loaded too)
+    if args.child.startswith(("ibis", "postgres")):  # imports are not measured (pandas is loaded too)
         import churnguard.features.build
-        import churnguard.features.source  # noqa: F401
+        import churnguard.features.source
+        import churnguard.features.source_postgres  # noqa: F401
     sampler = RssSampler()
     sampler.start()
     began = time.perf_counter()
@@ -238,6 +295,8 @@ def child(args: argparse.Namespace) -> None:
         out = Path(work) / "features.parquet"
         if args.child.startswith("ibis"):
             rows = run_ibis(args.data, cutoffs, out, args.threads, args.memory_limit)
+        elif args.child.startswith("postgres"):
+            rows = run_postgres(args.data, cutoffs, out, args.schema)
         elif args.child == "sql-one":
             rows = run_sql(args.data, cutoffs[0])
         else:
@@ -254,6 +313,7 @@ def measure(case: str, args: argparse.Namespace, as_of: pd.Timestamp) -> dict:
         command += ["--threads", str(args.threads)]
     if args.memory_limit:
         command += ["--memory-limit", args.memory_limit]
+    command += ["--schema", args.schema]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{case} failed:\n{done.stderr[-3000:]}")
@@ -265,11 +325,12 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("/tmp/cg_bench_1m"))
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", nargs="+", choices=CASES, default=list(CASES))
+    parser.add_argument("--only", nargs="+", choices=CASES, default=list(DEFAULT_CASES))
     parser.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all cores)")
     parser.add_argument(
         "--memory-limit", default=None, help="DuckDB memory limit, e.g. 1.5GB (default: none)"
     )
+    parser.add_argument("--schema", default="bench", help="PostgreSQL schema of the postgres-* cases")
     parser.add_argument("--child", choices=CASES, help=argparse.SUPPRESS)
     parser.add_argument("--as-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -278,6 +339,8 @@ def main() -> None:
         return
 
     ensure_data(args.data, args.customers, args.seed)
+    if any(case.startswith("postgres") for case in args.only):
+        ensure_postgres(args.data, args.schema)
     as_of = last_cutoff(args.data)
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"cutoff {as_of.date()} (twelve: every {EVERY_DAYS} days back from it); load average {load}")

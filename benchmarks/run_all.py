@@ -14,6 +14,17 @@ def main() -> int:
     steps = [
         ["bench_generate.py", "--customers", "1000000", "--out", str(DATA)],
         ["bench_features.py", "--data", str(DATA)],
+        # Bounded memory: the same features under a 1 GB DuckDB limit (target: under 2 GiB peak).
+        [
+            "bench_features.py",
+            "--data",
+            str(DATA),
+            "--only",
+            "ibis-one",
+            "ibis-twelve",
+            "--memory-limit",
+            "1GB",
+        ],
         ["bench_scoring.py", "--data", str(DATA)],
         ["bench_training.py", "--data", str(DATA)],
         ["bench_btyd.py"],

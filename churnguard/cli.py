@@ -51,6 +51,15 @@ ConfigOption = Annotated[
 DataOption = Annotated[
     Path, typer.Option("--data", "-d", help="Data directory (transactions + optional tables).")
 ]
+RunDataOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        "-d",
+        help="Data directory (transactions + optional tables); not used with engine: postgres, "
+        "which reads the tables in the database.",
+    ),
+]
 AsOfOption = Annotated[
     datetime | None,
     typer.Option(
@@ -156,19 +165,22 @@ def _printed_run_logs(server: str | None) -> Iterator[None]:
 
 
 @contextmanager
-def _validated(data: Path, as_of: datetime | None, config: Path | None) -> Iterator[str]:
+def _validated(data: Path | None, as_of: datetime | None, config: Path | None) -> Iterator[str]:
     """Validate and stage the data before Prefect starts, so bad input or settings stop in a second,
     with one message; the flow is handed the staged copy (and validates nothing twice), which goes
     when the command ends."""
     from churnguard.core import interrupt
     from churnguard.core.config import load_settings
-    from churnguard.core.data.dataset import load_dataset
-    from churnguard.core.data.stage import remove_stage, stage_dataset
+    from churnguard.core.data.intake import stage_input
+    from churnguard.core.data.stage import remove_stage
 
     settings = load_settings(_config(config))
-    console.print(f"Validating {data} ...", style="dim")
-    dataset = load_dataset(data, settings.data, _as_of(as_of), settings.scoring.carry_columns)
-    stage = stage_dataset(dataset, settings.paths.work)
+    if settings.engine == "postgres":
+        where = f"schema {settings.postgres.schema_name} in PostgreSQL"
+        console.print(f"Validating the tables of {where} (engine: postgres) ...", style="dim")
+    else:
+        console.print(f"Validating {data} ...", style="dim")
+    stage = stage_input(data, _as_of(as_of), settings)
     for note in stage.notes:
         console.print(f"Note: {note}", style="dim", highlight=False, soft_wrap=True)
     try:
@@ -180,7 +192,7 @@ def _validated(data: Path, as_of: datetime | None, config: Path | None) -> Itera
 
 @contextmanager
 def _flow_run(
-    title: str, data: Path, as_of: datetime | None, config: Path | None
+    title: str, data: Path | None, as_of: datetime | None, config: Path | None
 ) -> Iterator[tuple[_Flows, str]]:
     """Validate the data first, then load the flows and show their progress: ``(flows, staged folder)``."""
     with _validated(data, as_of, config) as staged:
@@ -356,8 +368,8 @@ def load_postgres(
 
 @app.command()
 def features(
-    data: DataOption,
     out_file: Annotated[Path, typer.Option("--out", "-o", help="Parquet file to write.")],
+    data: RunDataOption = None,
     as_of: AsOfOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -378,7 +390,7 @@ def features(
 
 @app.command()
 def train(
-    data: DataOption,
+    data: RunDataOption = None,
     as_of: AsOfOption = None,
     horizon_days: Annotated[
         int | None, typer.Option(help="Churn horizon in days (default from config: 90).", min=1)
@@ -423,7 +435,7 @@ def train(
 
 @app.command()
 def score(
-    data: DataOption,
+    data: RunDataOption = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", "-o", help="Folder of risk lists (default output/risk_lists).")
     ] = None,
@@ -476,7 +488,7 @@ def _print_risk_summary(summary: dict, folder: str) -> None:
 
 @app.command()
 def report(
-    data: DataOption,
+    data: RunDataOption = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", "-o", help="Folder of reports (default output/reports).")
     ] = None,
@@ -509,7 +521,7 @@ def report(
 
 @app.command()
 def pipeline(
-    data: DataOption,
+    data: RunDataOption = None,
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="Output folder (risk_lists/ and reports/ inside).")
     ] = Path("output"),
@@ -646,7 +658,7 @@ def runs(
 
 @app.command()
 def outcomes(
-    data: DataOption,
+    data: RunDataOption = None,
     risk_lists: Annotated[
         Path | None, typer.Option(help="Folder of past risk lists (default output/risk_lists).")
     ] = None,

@@ -10,7 +10,7 @@ from prefect import flow, task
 from churnguard.core.atomic import write_file_atomically
 from churnguard.core.data.stage import Stage
 from churnguard.features.build import build_features, discover_spec
-from churnguard.features.source import source_from_parquet
+from churnguard.features.engine import source_for_stage
 from churnguard.pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, staged_data
 from churnguard.pipelines.orchestration import publish_markdown, run_logger, step
 
@@ -20,7 +20,7 @@ def write_feature_table(stage: Stage, out_file: str, config_file: str | None) ->
     """Build the features of the population at the stage's as_of and write them atomically."""
     logger = run_logger()
     settings = run_settings(config_file)
-    source = source_from_parquet(stage.folder, settings.features)
+    source = source_for_stage(stage, settings)
     frame = build_features(source, stage.as_of, settings, discover_spec(source))
     target = Path(out_file)
     write_file_atomically(target, lambda tmp: frame.to_parquet(tmp, index=False))

@@ -15,8 +15,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
 from churnguard.core.config import Settings, load_settings
-from churnguard.core.data.dataset import load_dataset
-from churnguard.core.data.stage import MARKER, Stage, read_stage, remove_stage, stage_dataset
+from churnguard.core.data.intake import stage_input
+from churnguard.core.data.stage import MARKER, Stage, read_stage, remove_stage
 from churnguard.core.errors import BadInputError
 from churnguard.core.progress import reporter
 from churnguard.pipelines.orchestration import in_prefect_run, run_logger, step
@@ -88,7 +88,8 @@ def as_of_text(as_of: date | str | None) -> str | None:
 
 @task(name="validate-data", timeout_seconds=3600, **EXTERNAL)
 def validate_data(data_dir: str, as_of: str | None, config_file: str | None) -> Stage:
-    """Validate the data directory against the contract and stage it as Parquet for the next tasks."""
+    """Validate the data against the contract and stage it for the next tasks: a data directory as
+    Parquet; with ``engine: postgres`` the tables in the database, checked there (``data_dir`` unused)."""
     logger = run_logger()
     folder = Path(data_dir)
     if (folder / MARKER).exists():
@@ -96,9 +97,11 @@ def validate_data(data_dir: str, as_of: str | None, config_file: str | None) -> 
         logger.info(f"Using data validated earlier in this run: {stage.describe()}")
         return stage
     settings = run_settings(config_file)
-    logger.info(f"Validating {folder.resolve()} ...")
-    dataset = load_dataset(folder, settings.data, as_of, settings.scoring.carry_columns)
-    stage = stage_dataset(dataset, settings.paths.work)
+    if settings.engine == "postgres":
+        logger.info(f"Validating the tables of schema {settings.postgres.schema_name} in PostgreSQL ...")
+    else:
+        logger.info(f"Validating {folder.resolve()} ...")
+    stage = stage_input(folder, as_of, settings)
     logger.info(f"Validated {stage.describe()}")
     for note in stage.notes:
         logger.info(f"Note: {note}")

@@ -10,7 +10,7 @@ from prefect import flow, task
 
 from churnguard.core.data.stage import Stage, contacted_between, read_contacts
 from churnguard.features.build import retained_customers
-from churnguard.features.source import source_from_parquet
+from churnguard.features.engine import source_for_stage
 from churnguard.models.outcomes import (
     log_realised,
     measure_list,
@@ -37,7 +37,7 @@ def measure_task(
     if not lists:
         logger.info(f"No risk list in {lists_dir} dated before {stage.as_of.date()}: nothing to measure yet")
         return {"path": None, "lists": [], "rows": []}
-    source = source_from_parquet(stage.folder, settings.features)
+    source = source_for_stage(stage, settings)
     contacts = read_contacts(stage)
     client = configure_tracking(settings)
     frames = []

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from churnguard.core.data.stage import Stage, load_stage
+from churnguard.core.data.intake import dataset_for_stage
+from churnguard.core.data.stage import Stage
 from churnguard.models.registry import champion_info
 from churnguard.models.store import configure_tracking
 from churnguard.pipelines.common import EXTERNAL, as_of_text, fails_on_bad_input, run_settings, staged_data
@@ -29,7 +30,7 @@ def report_task(
     client = configure_tracking(settings)
     champion = champion_info(settings, client)
     result = build_report(
-        load_stage(stage),
+        dataset_for_stage(stage, settings),
         settings,
         Path(out_dir) if out_dir else settings.paths.reports,
         risk_list_dir=Path(risk_lists_dir) if risk_lists_dir else None,

@@ -11,7 +11,7 @@ from prefect import flow, task
 from churnguard.core.config import LAPSED_TIER
 from churnguard.core.data.stage import Stage, read_carry, read_contacts
 from churnguard.features.build import build_features
-from churnguard.features.source import source_from_parquet
+from churnguard.features.engine import source_for_stage
 from churnguard.models.compare import picked_within, previous_risk_list
 from churnguard.models.drift_tracking import drift_step, log_drift, model_run_id
 from churnguard.models.drift_words import drift_details, drift_line
@@ -41,7 +41,7 @@ def score_task(
     client = configure_tracking(settings)
     pyfunc, model, name, version = resolve_model(settings, client, model_uri)
     logger.info(f"Scoring with {name} version {version}")
-    source = source_from_parquet(stage.folder, settings.features)
+    source = source_for_stage(stage, settings)
     features = build_features(source, stage.as_of, settings, model.parts.feature_spec)
     logger.info(f"Built features for {len(features):,} active customers as of {stage.as_of.date()}")
     lists = Path(out_dir) if out_dir else settings.paths.risk_lists

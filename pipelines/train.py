@@ -17,7 +17,7 @@ from churnguard.core.config import Settings, masked_uri
 from churnguard.core.data.stage import Stage
 from churnguard.core.errors import InsufficientDataError
 from churnguard.features.build import FeatureSpec, build_training_set, discover_spec, training_plan
-from churnguard.features.source import source_from_parquet
+from churnguard.features.engine import source_for_stage
 from churnguard.features.version import feature_code_version
 from churnguard.models.registry import promote as promote_version
 from churnguard.models.registry import register_version
@@ -66,7 +66,7 @@ def training_set_task(stage: Stage, config_file: str | None, overrides: dict) ->
     logger = run_logger()
     settings = run_settings(config_file, overrides)
     target = stage.folder / f"training_{training_set_key(settings, stage.fingerprint)}.parquet"
-    source = source_from_parquet(stage.folder, settings.features)
+    source = source_for_stage(stage, settings)
     spec = discover_spec(source)
     plan = training_plan(source, stage.as_of, settings)
     if plan.shortfall:

@@ -467,6 +467,42 @@ class ReportSettings(BaseModel):
         return value.strip()
 
 
+class PostgresSettings(BaseModel):
+    """Where the tables are when ``engine: postgres``."""
+
+    url: str | None = Field(
+        None,
+        description="postgresql://USER@HOST:PORT/DB without a password (default: CHURNGUARD_POSTGRES_URL); "
+        "the password comes from that variable, PGPASSWORD or ~/.pgpass, never from this file.",
+    )
+    schema_name: str = Field("public", description="Schema holding the tables.")
+    tables: dict[str, str] = Field(
+        default_factory=dict,
+        description="Contract table -> the database's table name, e.g. {transactions: orders}.",
+    )
+    sample_rows: int = Field(
+        200_000, gt=0, description="Customers sampled to screen attributes; every other check reads all rows."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, value: str | None) -> str | None:
+        if value and urlsplit(value).password:
+            raise ValueError(
+                "postgres.url holds a password: keep it out of files; set CHURNGUARD_POSTGRES_URL, "
+                "PGPASSWORD or ~/.pgpass instead"
+            )
+        return value
+
+    @field_validator("tables")
+    @classmethod
+    def _known_tables(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(TABLES_BY_NAME))
+        if unknown:
+            raise ValueError(f"unknown table {unknown[0]!r} (tables: {', '.join(TABLES_BY_NAME)})")
+        return value
+
+
 class PathSettings(BaseModel):
     """Where outputs go by default; every command also takes an explicit --out."""
 
@@ -497,6 +533,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CHURNGUARD_", env_nested_delimiter="__", extra="forbid")
 
+    engine: Literal["duckdb", "postgres"] = Field(
+        "duckdb", description="Where features are computed: DuckDB on a data folder, or PostgreSQL."
+    )
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     data: DataSettings = Field(default_factory=DataSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     churn: ChurnSettings = Field(default_factory=ChurnSettings)

@@ -176,21 +176,25 @@ def _connect(url: str):
     """An open connection, or a ``PostgresError`` that says what went wrong without the password."""
     import psycopg
 
-    shown = masked_uri(url)
     try:
         return psycopg.connect(url, connect_timeout=10, autocommit=True)  # transaction() brackets the load
     except psycopg.Error as exc:
-        text = _message(exc, url)
-        parts = urlsplit(url)
-        if "password authentication failed" in text:
-            reason = f"the server refused the user name or password ({text})"
-        elif "does not exist" in text and "database" in text:
-            reason = f"no database {parts.path.lstrip('/')!r} on that server ({text})"
-        elif "refused" in text or "timeout" in text or "could not translate host name" in text:
-            reason = f"no PostgreSQL server answers at {parts.hostname}:{parts.port or 5432} ({text})"
-        else:
-            reason = text
-        raise PostgresError(f"cannot connect to {shown}: {reason}") from None
+        raise connect_error(exc, url) from None
+
+
+def connect_error(exc: Exception, url: str) -> PostgresError:
+    """The error to raise when connecting to ``url`` failed with ``exc``: what went wrong, no password."""
+    text = _message(exc, url)
+    parts = urlsplit(url)
+    if "password authentication failed" in text:
+        reason = f"the server refused the user name or password ({text})"
+    elif "does not exist" in text and "database" in text:
+        reason = f"no database {parts.path.lstrip('/')!r} on that server ({text})"
+    elif "refused" in text or "timeout" in text or "could not translate host name" in text:
+        reason = f"no PostgreSQL server answers at {parts.hostname}:{parts.port or 5432} ({text})"
+    else:
+        reason = text
+    return PostgresError(f"cannot connect to {masked_uri(url)}: {reason}")
 
 
 def _message(exc: Exception, url: str) -> str:

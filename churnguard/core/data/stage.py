@@ -45,6 +45,8 @@ class Stage:
     rows: dict[str, int]
     notes: list[str]
     carry_columns: list[str] = field(default_factory=list)
+    engine: str = "duckdb"  # "postgres": the tables stay in the database; the folder holds the marker
+    model_columns: list[str] | None = None  # postgres: the customers columns a model may read
 
     def describe(self) -> str:
         counts = ", ".join(f"{rows:,} {name}" for name, rows in self.rows.items())
@@ -80,7 +82,7 @@ def stage_dataset(dataset: Dataset, work_root: Path) -> Stage:
             frame.to_parquet(tmp / f"{name}.parquet", index=False)
         if dataset.carry is not None:
             dataset.carry.to_parquet(tmp / CARRY_FILE, index=False)
-        (tmp / MARKER).write_text(json.dumps(_to_json(stage), indent=2), encoding="utf-8")
+        (tmp / MARKER).write_text(json.dumps(stage_json(stage), indent=2), encoding="utf-8")
 
     replace_folder(folder, fill)
     return stage
@@ -116,6 +118,8 @@ def read_stage(folder: Path) -> Stage:
         rows=values["rows"],
         notes=values["notes"],
         carry_columns=values.get("carry_columns", []),
+        engine=values.get("engine", "duckdb"),
+        model_columns=values.get("model_columns"),
     )
 
 
@@ -156,7 +160,13 @@ def contacted_between(contacts: pd.DataFrame | None, start: pd.Timestamp, end: p
 
 
 def load_stage(stage: Stage) -> Dataset:
-    """The staged tables as a Dataset (already validated, so no second validation)."""
+    """The staged tables as a Dataset (already validated, so no second validation).
+
+    A stage of the PostgreSQL engine holds no tables: read them with
+    ``postgres_checks.dataset_from_database``.
+    """
+    if stage.engine != "duckdb":
+        raise ValueError(f"a stage of the {stage.engine} engine holds no tables to load")
     tables = {name: pd.read_parquet(stage.folder / f"{name}.parquet") for name in stage.rows}
     customers = tables["customers"]
     return Dataset(
@@ -181,7 +191,8 @@ def _staged_tables(dataset: Dataset) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def _to_json(stage: Stage) -> dict:
+def stage_json(stage: Stage) -> dict:
+    """The marker's content (``read_stage`` reads it back)."""
     return {
         "source_dir": str(stage.source_dir),
         "as_of": stage.as_of.isoformat(),
@@ -189,4 +200,6 @@ def _to_json(stage: Stage) -> dict:
         "rows": stage.rows,
         "notes": stage.notes,
         "carry_columns": stage.carry_columns,
+        "engine": stage.engine,
+        "model_columns": stage.model_columns,
     }
