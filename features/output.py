@@ -22,6 +22,7 @@ from ibis.expr.types import Table
 from churnguard.core.config import Settings
 from churnguard.features.assemble import feature_expr, prepare, run_cutoffs, unstaged
 from churnguard.features.btyd_features import with_btyd_columns
+from churnguard.features.cutoffs import CutoffTable
 from churnguard.features.source import FeatureSource
 from churnguard.features.spec import ID_COLUMNS, LABEL, FeatureSpec
 
@@ -78,29 +79,23 @@ class Stages:
     One query joining every family would hold all their hash tables at once, which no memory limit can
     bound (1M customers: over 2.5 GiB, and a 1 GB DuckDB limit fails); computed one after another,
     each stays within the limit and the final join reads finished tables. Pass an instance as the
-    ``stage`` of ``feature_expr``; :meth:`refresh` recomputes every table (for the next cutoff).
+    ``stage`` of ``feature_expr`` for one cutoff, and :meth:`release` once its table is read.
     """
 
     def __init__(self, source: FeatureSource) -> None:
         self.source = source
         self._prefix = f"_stage_{uuid.uuid4().hex[:12]}_"
-        self._stages: dict[str, tuple[Table, Table]] = {}  # name -> (expression, kept table)
+        self._kept: list[Table] = []
 
     def __call__(self, expr: Table, name: str) -> Table:
         kept = self.source.keep(expr, name=self._prefix + name)
-        self._stages[name] = (expr, kept)
+        self._kept.append(kept)
         return kept
-
-    def refresh(self) -> None:
-        """Recompute every kept table from its expression (they read the current cutoff's table)."""
-        for name, (expr, _) in self._stages.items():
-            self.source.keep(expr, name=self._prefix + name)
 
     def release(self) -> None:
         """Drop the kept tables."""
-        for _, kept in self._stages.values():
-            self.source.drop(kept)
-        self._stages.clear()
+        while self._kept:
+            self.source.drop(self._kept.pop())
 
 
 def frame_by_cutoffs(
@@ -133,35 +128,49 @@ def tables_by_cutoff(
     customer (by the engine, which can spill a sort): a training set in a fixed order makes the same
     data give the same model (row sampling in XGBoost follows row positions).
 
-    On a source with ``staged`` set, each family's aggregates are computed into a table of their own
-    before the join (see :class:`Stages`), so a memory limit on the engine bounds every query.
+    On a source with ``staged`` set (an engine under a memory limit), each cutoff is computed alone and
+    each family's aggregates into a table of their own before the join (see :class:`Stages`), so the
+    limit bounds every query.
     """
     cuts = run_cutoffs(list(cutoffs), settings, spec)
-    inputs = prepare(source, cuts, settings, spec)
-    stages = Stages(source)
-    stage = stages if source.staged else unstaged
-    if len(cuts.stamps) == 1:
-        try:
-            expr = feature_expr(inputs, cuts, settings, spec, with_labels, stage=stage)
-            result = [source.arrow_batches(expr.order_by("customer_id")).read_all()]
-        finally:
-            stages.release()  # before finishing the table, so the engine's memory is free by then
-        yield with_btyd_columns(result.pop())  # no name keeps the engine's table once it is finished
+    if source.staged:
+        # Under a memory limit each cutoff is computed alone, as for scoring: inputs shared by every
+        # cutoff would stay in the engine's memory meanwhile (5M customers: twelve cutoffs failed at
+        # 1 GB so). The rows are the same; the shared history is read again per cutoff.
+        for stamp in cuts.stamps:
+            yield from _one_cutoff(source, run_cutoffs([stamp], settings, spec), settings, spec, with_labels)
         return
-    inputs = inputs.kept()
+    if len(cuts.stamps) == 1:
+        yield from _one_cutoff(source, cuts, settings, spec, with_labels)
+        return
+    inputs = prepare(source, cuts, settings, spec).kept()
     current = source.keep(cuts.one(0).chosen_rows(), name=CURRENT_CUTOFF)
     try:
-        expr = feature_expr(inputs, cuts.reading(current, 0), settings, spec, with_labels, stage=stage)
+        expr = feature_expr(inputs, cuts.reading(current, 0), settings, spec, with_labels)
         run = source.compiled(expr.order_by("customer_id"))
         for k in range(len(cuts.stamps)):
             if k:
                 source.keep(cuts.one(k).chosen_rows(), name=CURRENT_CUTOFF)
-                stages.refresh()
             yield with_btyd_columns(run().read_all())
     finally:
-        stages.release()
         inputs.release()
         source.drop(current)
+
+
+def _one_cutoff(
+    source: FeatureSource, cuts: CutoffTable, settings: Settings, spec: FeatureSpec, with_labels: bool
+) -> Iterator[pa.Table]:
+    """The feature table of the one cutoff of ``cuts``, its families staged when the source says so."""
+    stages = Stages(source)
+    try:
+        stage = stages if source.staged else unstaged
+        expr = feature_expr(
+            prepare(source, cuts, settings, spec), cuts, settings, spec, with_labels, stage=stage
+        )
+        result = [source.arrow_batches(expr.order_by("customer_id")).read_all()]
+    finally:
+        stages.release()  # before finishing the table, so the engine's memory is free by then
+    yield with_btyd_columns(result.pop())  # no name keeps the engine's table once it is finished
 
 
 def write_parquet(tables: Iterable[pa.Table], path: Path, overlap: bool = True) -> int:

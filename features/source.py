@@ -154,7 +154,7 @@ def source_from_frames(settings: FeatureSettings, **frames: pd.DataFrame | None)
         for name, frame in frames.items()
         if frame is not None
     }
-    return _source(backend, tables, staged=bool(settings.duckdb_memory_limit))
+    return source_over(backend, tables, staged=bool(settings.duckdb_memory_limit))
 
 
 def _naive_utc(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -178,7 +178,7 @@ def source_from_parquet(data_dir: Path, settings: FeatureSettings) -> FeatureSou
         path = data_dir / f"{name}.parquet"
         if path.exists():
             tables[name] = _naive_utc_view(backend, backend.read_parquet(path, table_name=name), name)
-    return _source(backend, tables, staged=bool(settings.duckdb_memory_limit))
+    return source_over(backend, tables, staged=bool(settings.duckdb_memory_limit))
 
 
 def _naive_utc_view(backend: BaseBackend, table: Table, name: str) -> Table:
@@ -192,7 +192,14 @@ def _naive_utc_view(backend: BaseBackend, table: Table, name: str) -> Table:
     return backend.sql(f'SELECT * REPLACE ({naive}) FROM "{name}"', schema=schema)
 
 
-def _source(backend: BaseBackend, tables: dict[str, Table], staged: bool = False) -> FeatureSource:
+def source_over(
+    backend: BaseBackend,
+    tables: dict[str, Table],
+    staged: bool = False,
+    kind: type[FeatureSource] = FeatureSource,
+) -> FeatureSource:
+    """A feature source (of class ``kind``) over canonical tables of ``backend``: ``transactions`` and
+    any of ``customers``, ``events``, ``subscriptions``, their times naive UTC."""
     if "customers" not in tables:
         ids = tables["transactions"].select("customer_id").distinct()
         tables["customers"] = ids
@@ -203,7 +210,7 @@ def _source(backend: BaseBackend, tables: dict[str, Table], staged: bool = False
     attributes = [c for c in tables["customers"].columns if c not in ("customer_id", "signup_ts")]
     schema = tables["customers"].schema()
     numeric = [c for c in attributes if schema[c].is_numeric()]
-    return FeatureSource(
+    return kind(
         backend=backend,
         transactions=tables["transactions"],
         customers=tables["customers"],

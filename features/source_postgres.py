@@ -25,7 +25,7 @@ from ibis.expr.types import Table
 from churnguard.core.config import Settings
 from churnguard.core.data.postgres import PostgresError, resolve_url
 from churnguard.core.data.postgres_checks import connect_ibis, database_tables, known_at
-from churnguard.features.source import FeatureSource, _source
+from churnguard.features.source import FeatureSource, source_over
 
 _CSV_BLOCK = 8 << 20  # bytes Arrow parses at a time
 
@@ -64,19 +64,7 @@ def source_from_postgres(
     if model_columns is not None and "customers" in tables:
         customers = tables["customers"]
         tables["customers"] = customers.select(*(c for c in customers.columns if c in model_columns))
-    generic = _source(backend, tables)
-    return PostgresSource(**{f: getattr(generic, f) for f in _FIELDS})
-
-
-_FIELDS = (
-    "backend",
-    "transactions",
-    "customers",
-    "events",
-    "subscriptions",
-    "attribute_columns",
-    "numeric_attributes",
-)
+    return source_over(backend, tables, kind=PostgresSource)
 
 
 def _copy_statement(query: str, schema: pa.Schema) -> str:

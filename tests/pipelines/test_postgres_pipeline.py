@@ -36,7 +36,9 @@ def test_pipeline_on_postgres_makes_the_list_duckdb_makes(tmp_path: Path, postgr
     assert made.returncode == 0, made.stderr
     load = churn("load-postgres", "--data", "data", "--schema", "shop", cwd=tmp_path, env=env)
     assert load.returncode == 0, load.stdout + load.stderr
-    (tmp_path / "pg.yaml").write_text("engine: postgres\npostgres:\n  schema_name: shop\n")
+    # The README's settings; two trials keep the training short (the model is not what is tested).
+    config = "engine: postgres\npostgres:\n  schema_name: shop\ntraining:\n  n_trials: 2\n"
+    (tmp_path / "pg.yaml").write_text(config)
 
     run = churn("pipeline", "--config", "pg.yaml", "--out", "out_pg", "--as-of", AS_OF, cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]

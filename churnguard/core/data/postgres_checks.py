@@ -28,7 +28,7 @@ from churnguard.core.data.attributes import screen_attributes
 from churnguard.core.data.contract import NULLABLE_COLUMNS, TABLES_BY_NAME
 from churnguard.core.data.dataset import Dataset, to_utc_timestamp
 from churnguard.core.data.postgres import PostgresError, connect_error, resolve_url
-from churnguard.core.data.stage import CARRY_FILE, CONTACTS, MARKER, Stage, stage_json
+from churnguard.core.data.stage import CARRY_FILE, CONTACTS, MARKER, Stage, stage_json, staged_dataset
 from churnguard.core.data.validate import DataValidationError, Problem, ValidationReport
 
 UNIQUE = {("customers", "customer_id"), ("transactions", "order_id")}
@@ -453,18 +453,4 @@ def dataset_from_database(stage: Stage, settings: Settings, url: str | None = No
             frames[name] = frame
     finally:
         backend.disconnect()
-    customers = frames.get("customers")
-    if customers is None:
-        customers = pd.DataFrame({"customer_id": frames["transactions"]["customer_id"].drop_duplicates()})
-    return Dataset(
-        data_dir=stage.source_dir,
-        as_of=stage.as_of,
-        transactions=frames["transactions"],
-        customers=customers,
-        events=frames.get("events"),
-        subscriptions=frames.get("subscriptions"),
-        contacts=frames.get(CONTACTS),
-        id_kind="int" if pd.api.types.is_integer_dtype(customers["customer_id"].dtype) else "str",
-        fingerprint=stage.fingerprint,
-        report=ValidationReport(data_dir=stage.source_dir),
-    )
+    return staged_dataset(stage, frames)
