@@ -303,15 +303,26 @@ def generate(
 
 
 @app.command()
-def validate(data: DataOption, as_of: AsOfOption = None, config: ConfigOption = None) -> None:
-    """Check a data directory against the contract and list every problem (exit 2 when any)."""
+def validate(data: RunDataOption = None, as_of: AsOfOption = None, config: ConfigOption = None) -> None:
+    """Check a data directory (or, with engine: postgres, the database's tables) against the contract
+    and list every problem (exit 2 when any)."""
 
     def body() -> None:
         from churnguard.core.config import load_settings
         from churnguard.core.data.dataset import load_dataset
+        from churnguard.core.data.intake import data_folder
 
         settings = load_settings(_config(config))
-        dataset = load_dataset(data, settings.data, _as_of(as_of), settings.scoring.carry_columns)
+        if settings.engine == "postgres":
+            from churnguard.core.data.postgres_checks import check_database
+
+            check = check_database(settings, _as_of(as_of))
+            out.print(check.report.render(), highlight=False, soft_wrap=True)
+            out.print(f"{check.where}: as_of {check.as_of.date()}, fingerprint {check.fingerprint}")
+            return
+        dataset = load_dataset(
+            data_folder(data), settings.data, _as_of(as_of), settings.scoring.carry_columns
+        )
         out.print(dataset.report.render(), highlight=False, soft_wrap=True)
         out.print(f"as_of {dataset.as_of.date()}, fingerprint {dataset.fingerprint}")
 

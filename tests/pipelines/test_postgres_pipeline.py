@@ -40,6 +40,11 @@ def test_pipeline_on_postgres_makes_the_list_duckdb_makes(tmp_path: Path, postgr
     config = "engine: postgres\npostgres:\n  schema_name: shop\ntraining:\n  n_trials: 2\n"
     (tmp_path / "pg.yaml").write_text(config)
 
+    checked = churn("validate", "--config", "pg.yaml", "--as-of", AS_OF, cwd=tmp_path, env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "shop.transactions, column 'amount': negative amounts counted as refunds" in checked.stdout
+    assert "schema shop of PostgreSQL at 127.0.0.1" in checked.stdout and f"as_of {AS_OF}" in checked.stdout
+
     run = churn("pipeline", "--config", "pg.yaml", "--out", "out_pg", "--as-of", AS_OF, cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "Validating the tables of schema shop in PostgreSQL (engine: postgres)" in run.stdout + run.stderr

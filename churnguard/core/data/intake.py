@@ -9,6 +9,7 @@ import pandas as pd
 from churnguard.core.config import Settings
 from churnguard.core.data.dataset import Dataset, load_dataset
 from churnguard.core.data.stage import Stage, load_stage, stage_dataset
+from churnguard.core.errors import BadInputError
 
 
 def stage_input(data_dir: Path | str | None, as_of: str | pd.Timestamp | None, settings: Settings) -> Stage:
@@ -23,12 +24,15 @@ def stage_input(data_dir: Path | str | None, as_of: str | pd.Timestamp | None, s
         from churnguard.core.data.postgres_checks import check_database, stage_database
 
         return stage_database(check_database(settings, as_of), settings)
-    if data_dir is None:
-        from churnguard.core.errors import BadInputError
-
-        raise BadInputError("no data folder: pass --data DIR (or set engine: postgres to read a database)")
-    dataset = load_dataset(data_dir, settings.data, as_of, settings.scoring.carry_columns)
+    dataset = load_dataset(data_folder(data_dir), settings.data, as_of, settings.scoring.carry_columns)
     return stage_dataset(dataset, settings.paths.work)
+
+
+def data_folder(data_dir: Path | str | None) -> Path:
+    """The data folder of a DuckDB run; a clear error when none was given."""
+    if data_dir is None:
+        raise BadInputError("no data folder: pass --data DIR (or set engine: postgres to read a database)")
+    return Path(data_dir)
 
 
 def dataset_for_stage(stage: Stage, settings: Settings) -> Dataset:
