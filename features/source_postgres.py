@@ -98,7 +98,8 @@ def _read_csv(connection, copy: str, schema: pa.Schema) -> pa.RecordBatchReader:
         false_values=["f"],
     )
     reader = pa_csv.open_csv(
-        chunks,
+        # Buffered: Arrow makes a batch of each read, and psycopg hands over one row per chunk.
+        io.BufferedReader(chunks, buffer_size=_CSV_BLOCK),
         read_options=pa_csv.ReadOptions(column_names=schema.names, block_size=_CSV_BLOCK),
         convert_options=options,
     )

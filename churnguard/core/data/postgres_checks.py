@@ -42,6 +42,9 @@ def connect_ibis(url: str) -> BaseBackend:
     except Exception as exc:  # psycopg's OperationalError and the like
         raise connect_error(exc, url) from None
     backend.raw_sql("SET TIME ZONE 'UTC'").close()
+    # The feature queries are wide joins whose row estimates run high: PostgreSQL's JIT then spends
+    # seconds compiling each one (2.7 s of a 3.8 s query on 20k customers), more than it saves.
+    backend.raw_sql("SET jit = off").close()
     return backend
 
 
