@@ -80,3 +80,6 @@ TABLES_BY_NAME = {spec.name: spec for spec in TABLES}
 
 # Columns whose empty values are allowed; every other required column must be filled.
 NULLABLE_COLUMNS = {"end_ts", "signup_ts", "value", "mrr", "plan", "order_id", "channel", "outcome"}
+
+# Columns whose values must not repeat within their table.
+UNIQUE_COLUMNS = {("transactions", "order_id"), ("customers", "customer_id")}

@@ -25,13 +25,12 @@ from ibis.expr.types import BooleanColumn, Table
 from churnguard.core.atomic import replace_folder
 from churnguard.core.config import Settings, masked_uri
 from churnguard.core.data.attributes import screen_attributes
-from churnguard.core.data.contract import NULLABLE_COLUMNS, TABLES_BY_NAME
+from churnguard.core.data.contract import NULLABLE_COLUMNS, TABLES_BY_NAME, UNIQUE_COLUMNS
 from churnguard.core.data.dataset import Dataset, to_utc_timestamp
 from churnguard.core.data.postgres import PostgresError, connect_error, resolve_url
 from churnguard.core.data.stage import CARRY_FILE, CONTACTS, MARKER, Stage, stage_json, staged_dataset
 from churnguard.core.data.validate import DataValidationError, Problem, ValidationReport
 
-UNIQUE = {("customers", "customer_id"), ("transactions", "order_id")}
 REFERENCING = ("events", "subscriptions", "contacts")  # tables whose customers must be known
 
 
@@ -256,7 +255,7 @@ def _content(name: str, table: Table, label: str, ids: Table, examples: int) -> 
         return [Problem(name, label, None, "table is empty (no rows)", 0)]
     for column, failing, message in checks:
         problems += _failing(table.filter(failing), name, label, column, message, examples)
-    for unique_table, column in UNIQUE:
+    for unique_table, column in UNIQUE_COLUMNS:
         if unique_table == name and column in table.columns:
             present = table.filter(table[column].notnull())
             counts = present.group_by(column).aggregate(n=present.count())

@@ -17,7 +17,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from churnguard.core.config import CsvSettings, DataSettings
-from churnguard.core.data.contract import NULLABLE_COLUMNS, TABLES, TableSpec
+from churnguard.core.data.contract import NULLABLE_COLUMNS, TABLES, UNIQUE_COLUMNS, TableSpec
 from churnguard.core.data.parse import (
     IdKind,
     day_month_formats,
@@ -158,7 +158,7 @@ class _TableChecker:
                 checks.append(self._parsed_check(name, "not a number"))
             elif name in _ID_LIKE:
                 checks.append(self._parsed_check(name, f"not a valid {name.replace('_', ' ')}"))
-            if (spec.name, name) in _UNIQUE:
+            if (spec.name, name) in UNIQUE_COLUMNS:
                 checks.append(self._check(name, partial(self._duplicated, name), f"duplicate {name}"))
             columns[name] = pa.Column(checks=checks, nullable=True, required=False)
         frame_checks = []
@@ -286,7 +286,6 @@ class _TableChecker:
 # Identifiers other than customer_id, typed like customer ids (integers or text) but column by column,
 # so CSV "1001" and Parquet 1001 are the same order.
 _ID_LIKE = {"order_id"}
-_UNIQUE = {("transactions", "order_id"), ("customers", "customer_id")}
 _LOWERCASE = ("event_type", "channel", "outcome")
 
 
