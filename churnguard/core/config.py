@@ -467,6 +467,33 @@ class ReportSettings(BaseModel):
         return value.strip()
 
 
+class SparkSettings(BaseModel):
+    """The Spark session of ``engine: spark``: features, training and scoring run there."""
+
+    master: str = Field(
+        "local[*]",
+        description="local[*] (this machine), spark://HOST:7077, yarn or k8s://...; a session already "
+        "running in the process (a notebook on a cluster) is used as it is.",
+    )
+    app_name: str = Field("churnguard", description="Application name shown by the cluster manager.")
+    conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra Spark settings, e.g. {spark.driver.memory: 8g, spark.executor.memory: 16g}.",
+    )
+    shuffle_partitions: int = Field(
+        8, gt=0, description="spark.sql.shuffle.partitions: a few per core of the cluster."
+    )
+    xgboost_workers: int = Field(
+        1, gt=0, description="Spark tasks that train XGBoost together (each needs a free core)."
+    )
+    backtest_customers: int = Field(
+        200_000,
+        gt=0,
+        description="Customers (with all their cutoffs) whose rows the backtest, calibration and "
+        "explanations read on the driver; the production model is trained on every row in Spark.",
+    )
+
+
 class PostgresSettings(BaseModel):
     """Where the tables are when ``engine: postgres``."""
 
@@ -533,10 +560,13 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CHURNGUARD_", env_nested_delimiter="__", extra="forbid")
 
-    engine: Literal["duckdb", "postgres"] = Field(
-        "duckdb", description="Where features are computed: DuckDB on a data folder, or PostgreSQL."
+    engine: Literal["duckdb", "postgres", "spark"] = Field(
+        "duckdb",
+        description="Where features are computed: DuckDB on a data folder, PostgreSQL, or Spark (which "
+        "then also trains and scores).",
     )
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
     data: DataSettings = Field(default_factory=DataSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     churn: ChurnSettings = Field(default_factory=ChurnSettings)
