@@ -7,7 +7,7 @@ DEMO_DATA := data/sample
 DEMO_CUSTOMERS ?= 20000
 LAYERS := build/layers
 
-.PHONY: help install demo test test-fast lint layers format notebook bench browser postgres clean
+.PHONY: help install demo test test-fast lint layers format notebook bench browser postgres java clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -49,11 +49,16 @@ postgres:  ## PostgreSQL server binaries (initdb, pg_ctl) for the database tests
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
 
-test: install lint browser postgres  ## lint, then the whole test suite
+# Spark (engine: spark) runs on a Java runtime; PySpark 4.0 supports 17 and 21.
+java:  ## a Java runtime for the Spark tests (Debian package)
+	@command -v java >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless)
+
+test: install lint browser postgres java  ## lint, then the whole test suite
 	$(BIN)/python -m pytest
 
-test-fast: install postgres  ## the tests without the slow end-to-end ones
-	$(BIN)/python -m pytest -m "not slow"
+test-fast: install postgres  ## the tests without the slow end-to-end ones (and without Spark)
+	$(BIN)/python -m pytest -m "not slow and not spark"
 
 notebook: install  ## Jupyter Lab in the project's environment
 	$(BIN)/jupyter lab notebooks/
