@@ -106,19 +106,36 @@ def btyd_columns(frequency, recency, T, horizon: float) -> dict[str, np.ndarray]
         bought, and for everyone when the cutoff is too small to fit (fewer than
         :data:`MIN_FIT_CUSTOMERS` buyers or :data:`MIN_REPEAT_BUYERS` repeat buyers) or the fit fails.
     """
+    return btyd_values(fit_cutoff(frequency, recency, T), frequency, recency, T, horizon)
+
+
+def fit_cutoff(frequency, recency, T) -> BgNbdParams | None:
+    """BG/NBD fitted on one cutoff's customers (see :func:`btyd_columns`), or None when it cannot be.
+
+    Rows of customers who never bought are skipped. The rows are put in a canonical order first: the
+    fit sums over rows, so the same customers in any row order give equal bits.
+    """
     x, t_x, age = (np.asarray(a, dtype=float) for a in (frequency, recency, T))
-    n = len(x)
-    out = {name: np.full(n, np.nan) for name in BTYD_COLUMNS}
     known = np.isfinite(x) & np.isfinite(t_x) & np.isfinite(age)
     if known.sum() < MIN_FIT_CUSTOMERS or np.count_nonzero(x[known] > 0) < MIN_REPEAT_BUYERS:
-        return out
-    # Canonical order: the fit sums over rows, so the same customers in any row order give equal bits.
+        return None
     rows = np.flatnonzero(known)
     rows = rows[np.lexsort((age[rows], t_x[rows], x[rows]))]
-    x, t_x, age = x[rows], t_x[rows], age[rows]
-    params = _fit(x, t_x, age)
-    if params is None:
+    return _fit(x[rows], t_x[rows], age[rows])
+
+
+def btyd_values(params: BgNbdParams | None, frequency, recency, T, horizon: float) -> dict[str, np.ndarray]:
+    """:data:`BTYD_COLUMNS` of each customer under fitted ``params`` (None: all NaN).
+
+    Row by row, so any batch of a cutoff's rows (a Spark partition) gets the values the whole
+    cutoff would.
+    """
+    x, t_x, age = (np.asarray(a, dtype=float) for a in (frequency, recency, T))
+    out = {name: np.full(len(x), np.nan) for name in BTYD_COLUMNS}
+    known = np.isfinite(x) & np.isfinite(t_x) & np.isfinite(age)
+    if params is None or not known.any():
         return out
+    x, t_x, age = x[known], t_x[known], age[known]
     with np.errstate(all="ignore"):
         values = (
             p_alive(params, x, t_x, age),
@@ -126,7 +143,7 @@ def btyd_columns(frequency, recency, T, horizon: float) -> dict[str, np.ndarray]
             p_no_purchase(params, horizon, x, t_x, age),
         )
     for name, column in zip(BTYD_COLUMNS, values, strict=True):
-        out[name][rows] = np.where(np.isfinite(column), column, np.nan)
+        out[name][known] = np.where(np.isfinite(column), column, np.nan)
     return out
 
 
@@ -151,15 +168,34 @@ def with_btyd_columns(table: pa.Table) -> pa.Table:
     """
     if X not in table.column_names:
         return table
+    return finish_btyd(table, fits_by_cutoff(table))
+
+
+def fits_by_cutoff(table: pa.Table) -> dict[int, BgNbdParams | None]:
+    """BG/NBD fitted on each cutoff's rows of a table holding ``cutoff`` and the private inputs.
+
+    Returns:
+        The cutoff (microseconds since the epoch) -> its parameters (None: not fitted).
+    """
+    stamps = _cutoff_keys(table)
+    x, t_x, age = (_floats(table, name) for name in (X, T_X, AGE))
+    return {int(stamp): fit_cutoff(x[rows], t_x[rows], age[rows]) for stamp, rows in _groups(stamps)}
+
+
+def finish_btyd(table: pa.Table, fits: dict[int, BgNbdParams | None]) -> pa.Table:
+    """``table`` with its private inputs replaced by the BTYD columns under each cutoff's ``fits``.
+
+    Any subset of a cutoff's rows gets the values the whole cutoff would (the values are per row), so
+    this runs on Arrow batches wherever they are (Spark's ``mapInArrow`` included).
+    """
     n = table.num_rows
     columns = {name: np.full(n, np.nan) for name in BTYD_COLUMNS}
     if n:
         horizon = float(table.column(HORIZON)[0].as_py())
         x, t_x, age = (_floats(table, name) for name in (X, T_X, AGE))
-        _, which = np.unique(table.column("cutoff").to_numpy(), return_inverse=True)
-        order = np.argsort(which, kind="stable")
-        for rows in np.split(order, np.flatnonzero(np.diff(which[order])) + 1):
-            for name, values in btyd_columns(x[rows], t_x[rows], age[rows], horizon).items():
+        for stamp, rows in _groups(_cutoff_keys(table)):
+            params = fits.get(int(stamp))
+            for name, values in btyd_values(params, x[rows], t_x[rows], age[rows], horizon).items():
                 columns[name][rows] = values
     names, arrays = [], []
     for name in table.column_names:
@@ -171,6 +207,22 @@ def with_btyd_columns(table: pa.Table) -> pa.Table:
             names.append(name)
             arrays.append(table.column(name))
     return pa.table(arrays, names=names)
+
+
+def _cutoff_keys(table: pa.Table) -> np.ndarray:
+    """Each row's cutoff as microseconds since the epoch (whatever the column's unit and zone)."""
+    cutoff = table.column("cutoff")
+    return cutoff.cast(pa.timestamp("us", cutoff.type.tz)).cast(pa.int64()).to_numpy()
+
+
+def _groups(keys: np.ndarray):
+    """(key, row positions) for each distinct key."""
+    if not len(keys):
+        return iter(())
+    values, which = np.unique(keys, return_inverse=True)
+    order = np.argsort(which, kind="stable")
+    starts = np.flatnonzero(np.diff(which[order])) + 1
+    return zip(values, np.split(order, starts), strict=True)
 
 
 def _floats(table: pa.Table, name: str) -> np.ndarray:

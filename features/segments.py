@@ -2,7 +2,13 @@
 
 Scores run 1 (worst) to 5 (best): R from recency (recent is better), F from purchases and M from net
 spend in the activity lookback window. Ties share a score (percent rank), so results are
-deterministic. The segment is the first rule that matches:
+deterministic.
+
+The percent rank is counted, not asked of a window function: ``PERCENT_RANK() OVER (ORDER BY ...)``
+without a partition (one cutoff, as in scoring) makes Spark move every row to one task. Counting rows
+per distinct value and summing those counts in value order needs the window only over the distinct
+values (a few hundred for recency and purchases), and gives percent_rank's own double,
+(rows ranked before) / (rows - 1), on every engine. The segment is the first rule that matches:
 
 | segment          | rule                          |
 |------------------|-------------------------------|
@@ -28,9 +34,27 @@ NEW_CUSTOMER_DAYS = 90
 _NEVER = 1e9  # recency of a customer who never bought: ranks below everyone
 
 
-def _quintile(order: ibis.Value, by: list[ibis.Value]) -> ibis.Value:
-    rank = ibis.percent_rank().over(group_by=by or None, order_by=order)
-    return ibis.least(ibis.literal(5), (rank * 5).floor().cast("int64") + 1)
+def _quintile(t: Table, value: str, by: list[str]) -> Table:
+    """``t``'s ``by`` and ``value`` columns with ``_score``: the quintile of ``value`` (ascending, nulls
+    last) within each ``by`` group, 1 + floor(5 x percent rank), at most 5."""
+    counts = t.group_by([*by, value]).aggregate(_n=ibis._.count())
+    # Rows up to this value's own (values are distinct here): a running sum.
+    window = ibis.window(
+        group_by=[counts[k] for k in by] or None, order_by=counts[value], preceding=None, following=0
+    )
+    before = counts._n.sum().over(window) - counts._n  # rows with a value ranked strictly before
+    total = counts._n.sum().over(ibis.window(group_by=[counts[k] for k in by] or None))
+    rank = ibis.ifelse(total > 1, before.cast("float64") / (total - 1).cast("float64"), 0.0)
+    score = ibis.least(ibis.literal(5), (rank * 5).floor().cast("int64") + 1)
+    return counts.select(*by, value, _score=score)
+
+
+def _scored(t: Table, value: str, by: list[str], name: str) -> Table:
+    """``t`` with ``name``: the quintile score of its ``value`` column (see :func:`_quintile`)."""
+    scores = _quintile(t, value, by).rename({name: "_score"})
+    on = [*by, value]
+    joined = t.left_join(scores, [t[k].identical_to(scores[k]) for k in on])  # null values score too
+    return joined.select(*t.columns, name)
 
 
 def rfm_scores(t: Table, frequency: str, monetary: str, keys: list[str]) -> Table:
@@ -45,13 +69,18 @@ def rfm_scores(t: Table, frequency: str, monetary: str, keys: list[str]) -> Tabl
         keys: ``customer_id``, and ``cutoff`` when the rows describe several cutoffs (ranks are
             within each cutoff).
     """
-    narrow = t.select(*keys, "recency_days", "tenure_days", frequency, monetary)
-    by = [narrow[k] for k in keys if k != "customer_id"]
-    scored = narrow.mutate(
-        rfm_r=_quintile(ibis.desc(narrow.recency_days.fill_null(_NEVER)), by),
-        rfm_f=_quintile(narrow[frequency], by),
-        rfm_m=_quintile(narrow[monetary], by),
+    narrow = t.select(
+        *keys,
+        "tenure_days",
+        frequency,
+        monetary,
+        # Recent is better: rank the negated days ascending (negation is exact in double precision).
+        _recency_order=-(t.recency_days.fill_null(_NEVER)),
     )
+    by = [k for k in keys if k != "customer_id"]
+    scored = _scored(narrow, "_recency_order", by, "rfm_r")
+    scored = _scored(scored, frequency, by, "rfm_f")
+    scored = _scored(scored, monetary, by, "rfm_m")
     r, f, m = scored.rfm_r, scored.rfm_f, scored.rfm_m
     segment = ibis.cases(
         ((r >= 4) & (f >= 4), "Champions"),
