@@ -37,13 +37,15 @@ _NEVER = 1e9  # recency of a customer who never bought: ranks below everyone
 def _quintile(t: Table, value: str, by: list[str]) -> Table:
     """``t``'s ``by`` and ``value`` columns with ``_score``: the quintile of ``value`` (ascending, nulls
     last) within each ``by`` group, 1 + floor(5 x percent rank), at most 5."""
-    counts = t.group_by([*by, value]).aggregate(_n=ibis._.count())
+    counts = t.group_by([*by, value]).aggregate(_value_rows=ibis._.count())
     # Rows up to this value's own (values are distinct here): a running sum.
     window = ibis.window(
         group_by=[counts[k] for k in by] or None, order_by=counts[value], preceding=None, following=0
     )
-    before = counts._n.sum().over(window) - counts._n  # rows with a value ranked strictly before
-    total = counts._n.sum().over(ibis.window(group_by=[counts[k] for k in by] or None))
+    before = (
+        counts._value_rows.sum().over(window) - counts._value_rows
+    )  # rows with a value ranked strictly before
+    total = counts._value_rows.sum().over(ibis.window(group_by=[counts[k] for k in by] or None))
     rank = ibis.ifelse(total > 1, before.cast("float64") / (total - 1).cast("float64"), 0.0)
     score = ibis.least(ibis.literal(5), (rank * 5).floor().cast("int64") + 1)
     return counts.select(*by, value, _score=score)

@@ -211,3 +211,12 @@ def read_training_set(session, path: Path | str):
     frame = session.read.parquet(str(path))
     rest = [c for c in frame.columns if c not in ("customer_id", "cutoff")]
     return frame.select("customer_id", "cutoff", *rest)
+
+
+def training_set_outline(session, path: Path | str) -> pd.DataFrame:
+    """``cutoff`` and ``churned`` counts of a written training set, aggregated by Spark: one row per
+    cutoff and label, ``rows`` each, for a summary line that reads no customer's row."""
+    frame = session.read.parquet(str(path)).groupBy("cutoff", "churned").count()
+    outline = frame.toPandas().rename(columns={"count": "rows"})
+    outline["cutoff"] = pd.to_datetime(outline["cutoff"])
+    return outline
