@@ -220,3 +220,17 @@ def training_set_outline(session, path: Path | str) -> pd.DataFrame:
     outline = frame.toPandas().rename(columns={"count": "rows"})
     outline["cutoff"] = pd.to_datetime(outline["cutoff"])
     return outline
+
+
+def scoring_features(source: SparkSource, as_of: str | pd.Timestamp, settings: Settings, spec: FeatureSpec):
+    """The scoring population's features as of ``as_of``: the Spark DataFrame (persisted, for the
+    model's work in the executors) and the same rows in pandas, as ``build.build_features`` gives them
+    (for the list's global steps on the driver: ranks, tiers, groups, drift)."""
+    from pyspark import StorageLevel
+
+    from churnguard.features.cutoffs import normalize_cutoffs
+    from churnguard.features.output import arrow_to_frame
+
+    frame = spark_feature_frame(source, normalize_cutoffs([as_of]), settings, spec)
+    frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    return frame, arrow_to_frame(frame.toArrow())

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import mlflow.pyfunc
 import numpy as np
@@ -175,6 +176,46 @@ class ScoredList:
     summary: dict
 
 
+class Scorer(Protocol):
+    """Where the per-customer work runs: probabilities and reasons, each aligned to ``features`` rows.
+
+    The ranking, tiers, groups, drift and actions need every customer at once and stay in
+    :func:`score_customers`; only these two steps cost time per customer.
+    """
+
+    def probabilities(
+        self, features: pd.DataFrame, pyfunc: mlflow.pyfunc.PyFuncModel, model: ChurnModel, batch: int
+    ) -> np.ndarray: ...
+
+    def reasons(
+        self,
+        features: pd.DataFrame,
+        model: ChurnModel,
+        exact: np.ndarray,
+        batch: int,
+        say: Callable[[str], None],
+    ) -> Explanations: ...
+
+
+class LocalScorer:
+    """Both steps in this process, a batch of rows at a time."""
+
+    def probabilities(
+        self, features: pd.DataFrame, pyfunc: mlflow.pyfunc.PyFuncModel, model: ChurnModel, batch: int
+    ) -> np.ndarray:
+        return _probabilities(features, pyfunc, model, batch)
+
+    def reasons(
+        self,
+        features: pd.DataFrame,
+        model: ChurnModel,
+        exact: np.ndarray,
+        batch: int,
+        say: Callable[[str], None],
+    ) -> Explanations:
+        return _reasons(features, model, exact, batch, say)
+
+
 def score_customers(
     features: pd.DataFrame,
     pyfunc: mlflow.pyfunc.PyFuncModel,
@@ -188,6 +229,7 @@ def score_customers(
     carry: pd.DataFrame | None = None,
     previous: PreviousList | None = None,
     cooldown: pd.Index | None = None,
+    scorer: Scorer | None = None,
 ) -> ScoredList:
     """Score one cutoff's population into the risk list.
 
@@ -212,15 +254,18 @@ def score_customers(
         previous: the previous list's tiers, for ``previous_tier`` and ``new_this_week``
             (``churnguard.models.compare.previous_risk_list``).
         cooldown: customers not to pick for outreach or control this time (:func:`cooldown_customers`).
+        scorer: where probabilities and reasons are computed; default :class:`LocalScorer` (this
+            process), or ``churnguard.models.spark_scoring.SparkScorer`` (in Spark, per partition).
 
     Returns:
         The risk list, highest risk first, and its summary.
     """
     say = progress or (lambda message: None)
+    scorer = scorer or LocalScorer()
     carried = _carried_columns(carry)
     check_signature(pyfunc, features)
     batch = settings.scoring.batch_rows
-    probabilities = _probabilities(features, pyfunc, model, batch)
+    probabilities = scorer.probabilities(features, pyfunc, model, batch)
     say(f"scored {len(features):,} customers with {model_name} v{model_version}")
     drift = measure_drift(model.parts.reference, features, probabilities, settings.scoring.drift)
     say(drift_line(drift))
@@ -247,7 +292,7 @@ def score_customers(
     risk["group"] = assign_groups(risk, settings.outreach, cooldown)
 
     exact = _exact_rows(risk["group"].to_numpy(), order, settings)
-    reasons = _reasons(features, model, exact, batch, say)
+    reasons = scorer.reasons(features, model, exact, batch, say)
     texts, kinds = reasons.texts[order], reasons.kinds[order]
     for slot in range(MAX_REASONS):
         risk[f"reason_{slot + 1}"] = texts[:, slot]
@@ -300,13 +345,20 @@ def _probabilities(
     """
     if features.empty:
         return np.zeros(0)
-    head = features.iloc[:SIGNATURE_ROWS]
-    parts = [pyfunc.predict(head[model.features])["churn_probability"].to_numpy()]
+    parts = [signature_head(features, pyfunc, model)]
     parts += [
         model.predict(None, features.iloc[i : i + batch])["churn_probability"].to_numpy()
         for i in range(SIGNATURE_ROWS, len(features), batch)
     ]
     return np.concatenate(parts)
+
+
+def signature_head(
+    features: pd.DataFrame, pyfunc: mlflow.pyfunc.PyFuncModel, model: ChurnModel
+) -> np.ndarray:
+    """Probabilities of the first ``SIGNATURE_ROWS`` rows through the pyfunc, which enforces the signature."""
+    head = features.iloc[:SIGNATURE_ROWS]
+    return pyfunc.predict(head[model.features])["churn_probability"].to_numpy()
 
 
 def _exact_rows(groups: np.ndarray, order: np.ndarray, settings: Settings) -> np.ndarray:
@@ -338,7 +390,7 @@ def _reasons(
     for start in range(0, n, batch):
         rows = features.iloc[start : start + batch]
         began = time.perf_counter()
-        contributions = _contributions(rows, model, exact[start : start + len(rows)])
+        contributions = reason_contributions(rows, model, exact[start : start + len(rows)])
         worded = time.perf_counter()
         explained = explain(rows, contributions, model.parts.feature_spec)
         timings["contributions"] += worded - began
@@ -353,7 +405,7 @@ def _reasons(
     return Explanations(texts=texts, kinds=kinds)
 
 
-def _contributions(rows: pd.DataFrame, model: ChurnModel, exact: np.ndarray) -> pd.DataFrame:
+def reason_contributions(rows: pd.DataFrame, model: ChurnModel, exact: np.ndarray) -> pd.DataFrame:
     """Exact TreeSHAP contributions where ``exact`` says so, XGBoost's approximation elsewhere.
 
     The approximation runs on the whole batch (selecting the other rows would copy the batch and cost

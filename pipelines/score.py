@@ -42,7 +42,16 @@ def score_task(
     pyfunc, model, name, version = resolve_model(settings, client, model_uri)
     logger.info(f"Scoring with {name} version {version}")
     source = source_for_stage(stage, settings)
-    features = build_features(source, stage.as_of, settings, model.parts.feature_spec)
+    scorer = None
+    if settings.engine == "spark":
+        # The model and its reasons run in Spark's executors; the driver ranks, tiers and groups.
+        from churnguard.features.source_spark import scoring_features
+        from churnguard.models.spark_scoring import SparkScorer
+
+        frame, features = scoring_features(source, stage.as_of, settings, model.parts.feature_spec)
+        scorer = SparkScorer(frame)
+    else:
+        features = build_features(source, stage.as_of, settings, model.parts.feature_spec)
     logger.info(f"Built features for {len(features):,} active customers as of {stage.as_of.date()}")
     lists = Path(out_dir) if out_dir else settings.paths.risk_lists
     rest = settings.outreach.cooldown_days
@@ -61,6 +70,7 @@ def score_task(
         carry=read_carry(stage, settings.scoring.carry_columns),
         previous=previous_risk_list(lists, stage.as_of),
         cooldown=cooldown,
+        scorer=scorer,
     )
     folder = write_risk_list(scored, lists, stage.as_of)
     logger.info(f"Risk list of {len(scored.risk_list):,} customers written to {folder}")
