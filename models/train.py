@@ -28,6 +28,8 @@ from churnguard.models.search import booster_params
 
 SEGMENT_COLUMNS = ("rfm_segment", "attr_region", "attr_loyalty_tier", "attr_channel")
 SHAP_SAMPLE_ROWS = 5_000
+# How the production model is built from the backtest: (frame, backtest, settings, spec, say) -> parts.
+RefitStep = Callable[[pd.DataFrame, Backtest, Settings, FeatureSpec, Callable[[str], None]], ModelParts]
 
 
 @dataclass
@@ -57,6 +59,9 @@ def train_churn_model(
     settings: Settings,
     spec: FeatureSpec,
     progress: Callable[[str], None] | None = None,
+    *,
+    refit_step: RefitStep | None = None,
+    refit_rows: int | None = None,
 ) -> TrainResult:
     """Backtest XGBoost and its baselines on rolling origins, then refit on every labelled cutoff.
 
@@ -65,6 +70,9 @@ def train_churn_model(
         settings: training, value and outreach settings.
         spec: the feature spec the frame was built with (stored with the model for scoring).
         progress: called with short human messages.
+        refit_step: builds the production model from the backtest (default :func:`refit` on ``frame``);
+            ``engine: spark`` passes one that trains on every row in Spark while ``frame`` is a sample.
+        refit_rows: the rows ``refit_step`` trains on (default: all of ``frame``).
 
     Returns:
         The production model's parts, the backtest and every measure (fold means, sd, each fold).
@@ -73,6 +81,7 @@ def train_churn_model(
         InsufficientDataError: the cutoffs hold no purged fold, or the labels a single class.
     """
     say = progress or (lambda message: None)
+    refit_rows = len(frame) if refit_rows is None else refit_rows
     cutoffs = sorted(frame["cutoff"].unique())
     horizon = settings.churn.horizon_days
     folds = plan_folds(cutoffs, horizon, settings.training.backtest_folds)
@@ -90,17 +99,17 @@ def train_churn_model(
     say(
         f"backtest: {len(folds)} fold(s), test cutoffs "
         + ", ".join(str(f.test_cutoff.date()) for f in folds)
-        + f"; refit on {len(cutoffs)} cutoffs ({len(frame):,} rows)"
+        + f"; refit on {len(cutoffs)} cutoffs ({refit_rows:,} rows)"
     )
     backtest = run_backtest(frame, folds, settings, say)
-    parts = refit(frame, backtest, settings, spec, say)
+    parts = (refit_step or refit)(frame, backtest, settings, spec, say)
     say(f"refit: {backtest.n_trees} trees on every labelled cutoff up to {pd.Timestamp(cutoffs[-1]).date()}")
     newest = backtest.folds[-1].test
     return TrainResult(
         parts=parts,
         backtest=backtest,
         refit_cutoffs=[pd.Timestamp(c) for c in cutoffs],
-        refit_rows=len(frame),
+        refit_rows=refit_rows,
         metrics=summarise(backtest),
         segment_auc=segment_auc(backtest),
         importance=explain_churn_model(ChurnModel.from_parts(parts), newest, settings.training.seed),

@@ -57,6 +57,8 @@ def training_set_key(settings: Settings, fingerprint: str) -> str:
     relevant["backtest_folds"] = settings.training.backtest_folds  # decides the cutoffs too
     relevant["data"] = fingerprint
     relevant["feature_code"] = feature_code_version()  # edited feature code never reuses an old set
+    if settings.engine == "spark":
+        relevant["layout"] = "folder partitioned by cutoff"  # Spark's writer: not the one-file layout
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -73,14 +75,25 @@ def training_set_task(stage: Stage, config_file: str | None, overrides: dict) ->
         raise InsufficientDataError(plan.shortfall)
     for note in plan.notes:
         logger.warning(note)
-    if not target.exists():
-        write_file_atomically(
-            target, lambda tmp: build_training_set(source, stage.as_of, settings, spec, out_path=tmp)
-        )
-    frame = pd.read_parquet(target, columns=["cutoff", "churned"])
+    if settings.engine == "spark":
+        # A folder per cutoff, written by Spark's executors: the rows never pass through this process.
+        from churnguard.features.source_spark import training_set_outline, write_training_set
+
+        if not target.exists():
+            write_training_set(source, plan.cutoffs, settings, spec, target)
+        frame = training_set_outline(source.session, target)
+    else:
+        if not target.exists():
+            write_file_atomically(
+                target, lambda tmp: build_training_set(source, stage.as_of, settings, spec, out_path=tmp)
+            )
+        labels = pd.read_parquet(target, columns=["cutoff", "churned"])
+        frame = labels.value_counts(["cutoff", "churned"]).rename("rows").reset_index()
+    rows = int(frame["rows"].sum())
+    churned = int((frame["churned"] * frame["rows"]).sum())
     logger.info(
-        f"Training set: {len(frame):,} customer-cutoff rows over {frame['cutoff'].nunique()} cutoffs "
-        f"({frame['cutoff'].min().date()} .. {frame['cutoff'].max().date()}), churn rate {frame['churned'].mean():.1%}"
+        f"Training set: {rows:,} customer-cutoff rows over {frame['cutoff'].nunique()} cutoffs "
+        f"({frame['cutoff'].min().date()} .. {frame['cutoff'].max().date()}), churn rate {churned / max(rows, 1):.1%}"
     )
     return {"path": str(target), "spec": spec.to_dict()}
 
@@ -90,8 +103,15 @@ def train_task(training: dict, config_file: str | None, overrides: dict) -> Trai
     """Backtest, choose and refit the model (no MLflow: a retry here never touches the store)."""
     logger = run_logger()
     settings = run_settings(config_file, overrides)
-    frame = pd.read_parquet(training["path"])
     spec = FeatureSpec.from_dict(training["spec"])
+    if settings.engine == "spark":
+        from churnguard.core.spark import spark_session
+        from churnguard.features.source_spark import read_training_set
+        from churnguard.models.spark_train import train_churn_model_spark
+
+        rows = read_training_set(spark_session(settings.spark), training["path"])
+        return train_churn_model_spark(rows, settings, spec, progress=say(logger))
+    frame = pd.read_parquet(training["path"])
     return train_churn_model(frame, settings, spec, progress=say(logger))
 
 
@@ -104,7 +124,8 @@ def log_task(
     settings = run_settings(config_file, overrides)
     logger.info(f"Logging the run to MLflow at {masked_uri(settings.tracking.resolved_uri())} ...")
     configure_tracking(settings)
-    frame = pd.read_parquet(training["path"])
+    # On Spark the training rows stay there: the folds' test rows describe the training data instead.
+    frame = None if settings.engine == "spark" else pd.read_parquet(training["path"])
     return log_training_run(result, settings, stage.as_of, stage.fingerprint, frame, run_key=run_key)
 
 
