@@ -1,7 +1,8 @@
 """Time the point-in-time feature engine on 1M customers against a plain pandas yardstick.
 
 Usage: python benchmarks/bench_features.py [--data /tmp/cg_bench_1m] [--customers 1000000]
-       [--only ibis-one ibis-twelve pandas-one pandas-twelve sql-one postgres-one postgres-twelve]
+       [--only ibis-one ibis-twelve pandas-one pandas-twelve sql-one postgres-one postgres-twelve
+               spark-one spark-twelve]
        [--memory-limit 1GB] [--threads 2] [--schema bench]
 
 Generates the data with ``generate_sample`` unless ``--data`` already holds it (~10 transactions and
@@ -18,6 +19,10 @@ wall time, CPU time and peak resident memory (``ru_maxrss``, and psutil sampling
 - ``postgres-one`` / ``postgres-twelve``: the same as ``ibis-*`` with ``engine: postgres`` on the
   server at ``CHURNGUARD_POSTGRES_URL`` (the data is copied into ``--schema`` first unless it is
   there); peak memory is this process's, the server's is not counted. Not in the default set;
+- ``spark-one`` / ``spark-twelve``: ``engine: spark`` in a ``local[*]`` session: the scoring frame of
+  one cutoff collected into pandas, and a labelled training set of twelve cutoffs written by Spark's
+  writer partitioned by cutoff (as the training flow writes it). Peak memory adds Spark's JVM and its
+  Python workers to this process. Not in the default set;
 - ``pandas-one`` / ``pandas-twelve``: the same core features (recency, tenure, RFM windows, gaps,
   engagement counts, active days and recency per event type, RFM scores) written in idiomatic
   pandas, kept here as the yardstick; twelve cutoffs are computed one after another and streamed
@@ -53,6 +58,8 @@ CASES = (
     "sql-one",
     "postgres-one",
     "postgres-twelve",
+    "spark-one",
+    "spark-twelve",
 )
 DEFAULT_CASES = CASES[:5]
 TARGETS = {
@@ -172,6 +179,19 @@ def run_postgres(data: Path, cutoffs: list[pd.Timestamp], out: Path, schema: str
     return pq.ParquetFile(out).metadata.num_rows
 
 
+def run_spark(data: Path, cutoffs: list[pd.Timestamp], out: Path, driver_memory: str) -> int:
+    from churnguard.core.config import Settings
+    from churnguard.features.build import discover_spec
+    from churnguard.features.source_spark import scoring_features, source_from_spark, write_training_set
+
+    settings = Settings(engine="spark", spark={"conf": {"spark.driver.memory": driver_memory}})
+    source = source_from_spark(data, settings)
+    spec = discover_spec(source)
+    if len(cutoffs) == 1:
+        return len(scoring_features(source, cutoffs[0], settings, spec)[1])
+    return write_training_set(source, cutoffs, settings, spec, out)
+
+
 def ensure_postgres(data: Path, schema: str) -> None:
     """Copy the data folder into ``schema`` unless its transactions are there with the same rows."""
     import psycopg
@@ -284,11 +304,13 @@ def run_pandas(data: Path, cutoffs: list[pd.Timestamp], out: Path) -> int:
 def child(args: argparse.Namespace) -> None:
     """One measurement in this (fresh) process; prints a JSON line."""
     cutoffs = cutoffs_for(args.child, pd.Timestamp(args.as_of))
-    if args.child.startswith(("ibis", "postgres")):  # imports are not measured (pandas is loaded too)
+    if args.child.startswith(
+        ("ibis", "postgres", "spark")
+    ):  # imports are not measured (pandas is loaded too)
         import churnguard.features.build
         import churnguard.features.source
         import churnguard.features.source_postgres  # noqa: F401
-    sampler = RssSampler()
+    sampler = RssSampler(children=args.child.startswith("spark"))
     sampler.start()
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as work:
@@ -297,6 +319,8 @@ def child(args: argparse.Namespace) -> None:
             rows = run_ibis(args.data, cutoffs, out, args.threads, args.memory_limit)
         elif args.child.startswith("postgres"):
             rows = run_postgres(args.data, cutoffs, out, args.schema)
+        elif args.child.startswith("spark"):
+            rows = run_spark(args.data, cutoffs, out, args.driver_memory)
         elif args.child == "sql-one":
             rows = run_sql(args.data, cutoffs[0])
         else:
@@ -313,7 +337,7 @@ def measure(case: str, args: argparse.Namespace, as_of: pd.Timestamp) -> dict:
         command += ["--threads", str(args.threads)]
     if args.memory_limit:
         command += ["--memory-limit", args.memory_limit]
-    command += ["--schema", args.schema]
+    command += ["--schema", args.schema, "--driver-memory", args.driver_memory]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{case} failed:\n{done.stderr[-3000:]}")
@@ -331,6 +355,7 @@ def main() -> None:
         "--memory-limit", default=None, help="DuckDB memory limit, e.g. 1.5GB (default: none)"
     )
     parser.add_argument("--schema", default="bench", help="PostgreSQL schema of the postgres-* cases")
+    parser.add_argument("--driver-memory", default="8g", help="spark.driver.memory of the spark-* cases")
     parser.add_argument("--child", choices=CASES, help=argparse.SUPPRESS)
     parser.add_argument("--as-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
