@@ -30,7 +30,7 @@ from churnguard.models.calibrate import fit_calibrator
 from churnguard.models.package import ModelParts
 from churnguard.models.preprocess import Preprocessor
 from churnguard.models.search import booster_params
-from churnguard.models.train import TrainResult, drift_reference, train_churn_model
+from churnguard.models.train import TrainResult, model_parts, train_churn_model
 
 if TYPE_CHECKING:  # annotations only: pyspark loads when a Spark training runs
     from pyspark.sql import Column, DataFrame
@@ -273,12 +273,4 @@ def refit_in_spark(
         say(f"spark refit: {backtest.n_trees} trees on {counts.rows:,} rows, {workers} XGBoost worker(s)")
     finally:
         encoded.unpersist()
-    parts = ModelParts(
-        booster=named_booster(final, preprocessor),
-        preprocessor=preprocessor,
-        calibrator=calibrator,
-        feature_spec=spec,
-        settings=settings.model_dump(mode="json", include={"features", "churn", "value"}),
-    )
-    parts.reference = drift_reference(frame, parts)
-    return parts
+    return model_parts(named_booster(final, preprocessor), preprocessor, calibrator, spec, settings, frame)

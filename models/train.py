@@ -19,7 +19,7 @@ from churnguard.features.build import LABEL, FeatureSpec
 from churnguard.features.cutoffs import plan_folds
 from churnguard.models import metrics
 from churnguard.models.backtest import Backtest, held_out, run_backtest, summarise
-from churnguard.models.calibrate import fit_calibrator
+from churnguard.models.calibrate import Calibrator, fit_calibrator
 from churnguard.models.drift import importance_shares, reference_profile, reference_rows
 from churnguard.models.matrix import BATCH_ROWS, evaluation_matrix, training_matrix
 from churnguard.models.package import ChurnModel, ModelParts
@@ -139,8 +139,20 @@ def refit(
     del twin
     calibrator = fit_calibrator(raw, y[held], seed=t.seed)
     say(f"calibration: {calibrator.method} on {int(held.sum()):,} held-out customer-cutoffs")
+    return model_parts(fit(np.ones(len(frame), dtype=bool)), preprocessor, calibrator, spec, settings, frame)
+
+
+def model_parts(
+    booster: xgb.Booster,
+    preprocessor: Preprocessor,
+    calibrator: Calibrator,
+    spec: FeatureSpec,
+    settings: Settings,
+    frame: pd.DataFrame,
+) -> ModelParts:
+    """The production model's parts, with the drift reference taken from ``frame``'s newest cutoff."""
     parts = ModelParts(
-        booster=fit(np.ones(len(frame), dtype=bool)),
+        booster=booster,
         preprocessor=preprocessor,
         calibrator=calibrator,
         feature_spec=spec,

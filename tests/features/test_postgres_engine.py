@@ -15,37 +15,23 @@ import pytest
 
 from churnguard.core.config import Settings
 from churnguard.core.data.dataset import load_dataset
-from churnguard.core.data.generate import generate_sample
 from churnguard.core.data.postgres import load_postgres
 from churnguard.core.data.postgres_checks import check_database
 from churnguard.features.build import build_features, build_training_set, discover_spec
 from churnguard.features.source import source_from_dataset, source_from_parquet
 from churnguard.features.source_postgres import PostgresSource, source_from_postgres
 from tests import pg_cluster
+from tests.parity_shop import write_parity_shop
 
 postgres_url = pg_cluster.postgres_url  # the session's throw-away server (a fixture)
 
 SCHEMA = "parity"
-HALF_CENTS = [0.125, 2.675, 10.005, 0.015, 1.005, 8.345]  # x.xx5: rounding to cents is a tie (or nearly)
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """1,200 generated customers with microsecond timestamps and amounts on half a cent."""
-    folder = tmp_path_factory.mktemp("parity_shop")
-    generate_sample(folder, n_customers=1200, seed=11)
-    rng = np.random.default_rng(1)
-    tx = pd.read_parquet(folder / "transactions.parquet")
-    tx["ts"] = tx["ts"] + pd.to_timedelta(rng.integers(0, 1_000_000, len(tx)), unit="us")
-    ties = rng.choice(len(tx), size=len(tx) // 5, replace=False)
-    tx.loc[tx.index[ties], "amount"] = rng.choice(HALF_CENTS, size=len(ties)) * rng.choice(
-        [1, -1, 7], len(ties)
-    )
-    tx.to_parquet(folder / "transactions.parquet", index=False)
-    events = pd.read_parquet(folder / "events.parquet")
-    events["ts"] = events["ts"] + pd.to_timedelta(rng.integers(0, 1_000_000, len(events)), unit="us")
-    events.to_parquet(folder / "events.parquet", index=False)
-    return folder
+    return write_parity_shop(tmp_path_factory.mktemp("parity_shop"), customers=1200, seed=11)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import pytest
 
 from churnguard.core.config import Settings
 from churnguard.core.data.dataset import load_dataset
-from churnguard.core.data.generate import generate_sample
 from churnguard.core.data.stage import stage_dataset
 from churnguard.features.build import build_features, build_training_set, discover_spec, training_plan
 from churnguard.features.output import arrow_to_frame
@@ -28,28 +27,16 @@ from churnguard.features.source_spark import (
     write_training_set,
 )
 from tests import spark_local
+from tests.parity_shop import write_parity_shop
 
 spark = spark_local.spark  # the session's local Spark (a fixture)
 pytestmark = pytest.mark.spark
-
-HALF_CENTS = [0.125, 2.675, 10.005, 0.015, 1.005, 8.345]
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """800 generated customers with microsecond timestamps and amounts on half a cent."""
-    folder = tmp_path_factory.mktemp("spark_shop")
-    generate_sample(folder, n_customers=800, seed=12)
-    rng = np.random.default_rng(2)
-    tx = pd.read_parquet(folder / "transactions.parquet")
-    tx["ts"] = tx["ts"] + pd.to_timedelta(rng.integers(0, 1_000_000, len(tx)), unit="us")
-    ties = rng.choice(len(tx), size=len(tx) // 5, replace=False)
-    tx.loc[tx.index[ties], "amount"] = rng.choice(HALF_CENTS, size=len(ties))
-    tx.to_parquet(folder / "transactions.parquet", index=False)
-    events = pd.read_parquet(folder / "events.parquet")
-    events["ts"] = events["ts"] + pd.to_timedelta(rng.integers(0, 1_000_000, len(events)), unit="us")
-    events.to_parquet(folder / "events.parquet", index=False)
-    return folder
+    return write_parity_shop(tmp_path_factory.mktemp("spark_shop"), customers=800, seed=12)
 
 
 def sources(shop: Path, settings: Settings, work: Path):
