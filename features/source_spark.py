@@ -131,9 +131,22 @@ def spark_feature_frame(
     The same rows and values as ``build.feature_table`` on any engine; its BTYD columns are finished in
     the executors under each cutoff's BG/NBD fit, made on the driver from three numbers per buyer.
     """
+    return _finished_frame(source, cutoffs, settings, spec, with_labels)[0]
+
+
+def _finished_frame(
+    source: SparkSource,
+    cutoffs: Sequence[str | pd.Timestamp],
+    settings: Settings,
+    spec: FeatureSpec,
+    with_labels: bool,
+):
+    """:func:`spark_feature_frame`, and the persisted frame it reads (None when nothing was persisted):
+    unpersist it once the result is written or persisted itself, or it holds executor memory until the
+    session ends."""
     frame = source.spark_frame(feature_table(source, cutoffs, settings, spec, with_labels))
     if X not in frame.columns:
-        return frame
+        return frame, None
     from pyspark import StorageLevel
 
     frame = frame.persist(StorageLevel.MEMORY_AND_DISK)  # read twice: the fit's inputs, then the rows
@@ -144,7 +157,12 @@ def spark_feature_frame(
         for batch in batches:
             yield from finish_btyd(pa.Table.from_batches([batch]), fits).to_batches()
 
-    return frame.mapInArrow(finish, schema)
+    return frame.mapInArrow(finish, schema), frame
+
+
+def _unpersist(frame) -> None:
+    if frame is not None:
+        frame.unpersist()
 
 
 def _fit_inputs(frame) -> pa.Table:
@@ -187,7 +205,7 @@ def write_training_set(
     Returns:
         Rows written.
     """
-    frame = spark_feature_frame(source, cutoffs, settings, spec, with_labels=True)
+    frame, persisted = _finished_frame(source, cutoffs, settings, spec, with_labels=True)
     partial = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex[:8]}.partial")
     try:
         (
@@ -201,6 +219,7 @@ def write_training_set(
             shutil.rmtree(out_dir)
         os.replace(partial, out_dir)
     finally:
+        _unpersist(persisted)
         shutil.rmtree(partial, ignore_errors=True)
     return rows
 
@@ -231,6 +250,7 @@ def scoring_features(source: SparkSource, as_of: str | pd.Timestamp, settings: S
     from churnguard.features.cutoffs import normalize_cutoffs
     from churnguard.features.output import arrow_to_frame
 
+    # The frame it is computed from stays persisted: unpersisting it would make Spark drop this cache too.
     frame = spark_feature_frame(source, normalize_cutoffs([as_of]), settings, spec)
     frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
     return frame, arrow_to_frame(frame.toArrow())
